@@ -1,0 +1,78 @@
+"""gamejax: composable, jit-compiled optimizers for differentiable two-player games.
+
+Each player minimizes its own loss; ``v = (∇x loss_x, ∇y loss_y)`` is the game's vector field.
+Methods turn per-player Optax optimizers into a :class:`GameTransformation`; wrappers map a
+``GameTransformation`` to another one::
+
+    import optax, gamejax as gj
+    game, init, optimum = gj.games.bilinear()
+    tx = gj.ema(0.999)(gj.lookahead(k=5, alpha=0.5)(gj.extragradient(optax.sgd(0.1))))
+    result = gj.fit(game, tx, init, steps=1000, equilibrium=optimum)
+"""
+
+from gamejax import derivatives, games
+from gamejax._src.alternating import AlternatingState, alternating
+from gamejax._src.averaging import EmaState, MovingAverageState, averaged, ema, moving_average
+from gamejax._src.core import (
+    Game,
+    GameTransformation,
+    PerEvaluation,
+    Players,
+    apply_updates,
+    general_sum,
+    per_evaluation,
+    zero_sum,
+)
+from gamejax._src.extragradient import ExtragradientState, extragradient
+from gamejax._src.gda import GDAState, gda
+from gamejax._src.lookahead import (
+    AlternatingLookaheadState,
+    LookaheadState,
+    alternating_lookahead,
+    lookahead,
+)
+from gamejax._src.optimistic import OptimisticState, optimistic
+from gamejax._src.training import FitResult, evaluate, evaluations_per_step, fit, make_step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # core
+    "Players",
+    "Game",
+    "GameTransformation",
+    "zero_sum",
+    "general_sum",
+    "apply_updates",
+    "PerEvaluation",
+    "per_evaluation",
+    # methods
+    "gda",
+    "alternating",
+    "extragradient",
+    "optimistic",
+    "alternating_lookahead",
+    # wrappers
+    "lookahead",
+    "ema",
+    "moving_average",
+    "averaged",
+    # training
+    "make_step",
+    "fit",
+    "FitResult",
+    "evaluate",
+    "evaluations_per_step",
+    # states
+    "GDAState",
+    "AlternatingState",
+    "ExtragradientState",
+    "OptimisticState",
+    "LookaheadState",
+    "AlternatingLookaheadState",
+    "EmaState",
+    "MovingAverageState",
+    # modules
+    "games",
+    "derivatives",
+]

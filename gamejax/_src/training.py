@@ -1,0 +1,272 @@
+"""The pure step function and the ``lax.scan`` training driver (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gamejax._src import checks
+from gamejax._src.core import Batch, Game, GameTransformation, Players, apply_updates, first_batch
+
+Metrics = dict[str, jax.Array]
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    Attributes:
+      params: the final params.
+      state: the final transformation state.
+      metrics: a dict of arrays with one entry per logged step (step 0, every ``log_every``
+        steps, and the last step): ``step``, ``passes`` (game evaluations so far, the papers'
+        x-axis), ``loss_x``, ``loss_y``, ``field_norm`` (‖v‖), ``finite`` (all params finite),
+        ``distance`` (‖ω − ω*‖, when an equilibrium is given) and any user metrics.
+    """
+
+    params: Players
+    state: Any
+    metrics: Metrics
+
+
+def make_step(game: Game, tx: GameTransformation) -> Callable[..., tuple[Players, Any, Metrics]]:
+    """The pure training step ``step(params, state, batch=None) -> (params, state, metrics)``.
+
+    ``metrics`` holds ``update_norm`` (‖updates‖), a by-product of the step. Compile it with
+    ``jax.jit``; it also runs under ``jax.vmap`` and ``jax.lax.scan``.
+
+    Example:
+      >>> import jax, optax, jax.numpy as jnp, gamejax as gj
+      >>> game = gj.zero_sum(lambda x, y: x * y)
+      >>> tx = gj.extragradient(optax.sgd(0.1))
+      >>> step = jax.jit(gj.make_step(game, tx))
+      >>> params = gj.Players(jnp.array(1.0), jnp.array(1.0))
+      >>> params, state, metrics = step(params, tx.init(params))
+    """
+
+    def step(params: Players, state: Any, batch: Batch = None):
+        updates, state = tx.update(game, params, state, batch)
+        return apply_updates(params, updates), state, {"update_norm": optax.tree.norm(updates)}
+
+    return step
+
+
+def evaluations_per_step(game: Game, tx: GameTransformation, params: Players, batch: Batch = None) -> int:
+    """How many times one step of ``tx`` evaluates the game's field (its cost in "passes").
+
+    Counted by tracing one step abstractly (``jax.eval_shape``: nothing is computed). A call
+    of the field inside a ``lax`` loop body counts once, so a custom transformation that
+    loops over field evaluations is under-counted; gamejax's methods unroll such loops.
+    """
+    calls = []
+
+    def counted(p: Players, b: Batch):
+        calls.append(1)
+        return game.field_and_losses(p, b)
+
+    counting_game = game.with_field(counted)
+    state = jax.eval_shape(tx.init, params)
+    jax.eval_shape(lambda p, s, b: tx.update(counting_game, p, s, b), params, state, batch)
+    return len(calls)
+
+
+def evaluate(game: Game, params: Players, batch: Batch = None, equilibrium: Players | None = None) -> Metrics:
+    """Losses, ‖v‖, finiteness and (if given) the distance to ``equilibrium`` at ``params``."""
+    field, losses = game.field_and_losses(params, batch)
+    metrics = {
+        "loss_x": jnp.asarray(losses.x),
+        "loss_y": jnp.asarray(losses.y),
+        "field_norm": optax.tree.norm(field),
+        "finite": jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(params)])),
+    }
+    if equilibrium is not None:
+        metrics["distance"] = optax.tree.norm(optax.tree.sub(params, equilibrium))
+    return metrics
+
+
+def _is_traced(tree: Any) -> bool:
+    return any(not checks.is_concrete(leaf) for leaf in jax.tree.leaves(tree))
+
+
+def _chunks(n_intervals: int, chunked: bool) -> list[int]:
+    """Split ``n_intervals`` into about 20 equal calls of one compiled chunk (for the progress bar)."""
+    if not chunked or n_intervals <= 1:
+        return [n_intervals] if n_intervals else []
+    target = max(1, -(-n_intervals // 20))
+    size = max(d for d in range(1, target + 1) if n_intervals % d == 0)
+    return [size] * (n_intervals // size)
+
+
+class _Progress:
+    """A tqdm bar when tqdm is installed, else one line per chunk on stderr."""
+
+    def __init__(self, total: int, label: str):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        self.bar = tqdm(total=total, desc=label, unit="step") if tqdm else None
+        self.total, self.done, self.label = total, 0, label
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        else:
+            print(f"{self.label}: {self.done}/{self.total} steps", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def fit(
+    game: Game,
+    tx: GameTransformation,
+    params: Players,
+    *,
+    steps: int,
+    state: Any = None,
+    sample: Callable[[jax.Array], Batch] | None = None,
+    key: jax.Array | None = None,
+    batches: Batch = None,
+    log_every: int | None = None,
+    progress: bool | None = None,
+    equilibrium: Players | None = None,
+    eval_batch: Batch = None,
+    metrics: Callable[[Players, Any], Metrics] | None = None,
+    label: str = "fit",
+) -> FitResult:
+    """Train ``params`` with ``tx`` on ``game`` for ``steps`` steps as compiled ``lax.scan`` chunks.
+
+    Batches come from one of: ``sample(key) -> batch`` called inside the scan with
+    ``jax.random.fold_in(key, step)`` (so the trajectory does not depend on logging or
+    chunking); ``batches``, a pytree whose leaves are stacked along a leading axis, step ``t``
+    using slice ``t % len``; or neither (``batch=None``, full-batch games). Metrics (see
+    :class:`FitResult`) are recorded at step 0 and every ``log_every`` steps, evaluated on
+    ``eval_batch`` if given, else on a fresh sample, else on the step's stacked batch.
+
+    ``fit`` is pure apart from the progress bar: it runs under ``jax.vmap`` (seeds, initial
+    points, hyperparameters captured by ``tx``), where the progress bar is switched off.
+
+    Args:
+      game: the game.
+      tx: the transformation.
+      params: initial ``Players``.
+      steps: number of steps (an integer ``>= 0``).
+      state: initial state (default ``tx.init(params)``), e.g. to continue a run.
+      sample: ``sample(key) -> batch``; needs ``key``.
+      key: PRNG key for ``sample``.
+      batches: stacked batches (alternative to ``sample``).
+      log_every: steps between metric records (default: about 100 records).
+      progress: show a progress bar (default: on for more than 10 000 steps, off under tracing).
+      equilibrium: a known equilibrium, to record ``distance``.
+      eval_batch: the batch metrics are evaluated on.
+      metrics: ``metrics(params, state) -> dict of scalars``, extra metrics to record.
+      label: the progress bar's label.
+
+    Returns:
+      A :class:`FitResult` ``(params, state, metrics)``.
+
+    Example:
+      >>> import optax, gamejax as gj
+      >>> game, init, optimum = gj.games.bilinear()
+      >>> tx = gj.lookahead(k=6, alpha=0.5)(gj.gda(optax.sgd(0.3)))
+      >>> result = gj.fit(game, tx, init, steps=600, equilibrium=optimum)
+      >>> bool(result.metrics["distance"][-1] < 1e-6)
+      True
+    """
+    checks.check_players(params, "params")
+    checks.check_int("steps", steps, minimum=0)
+    if sample is not None and batches is not None:
+        raise ValueError("fit takes either sample= or batches=, not both.")
+    if sample is not None and key is None:
+        raise ValueError("fit(sample=...) needs key=, a jax.random key, to draw the batches.")
+    if log_every is None:
+        log_every = max(1, steps // 100)
+    checks.check_int("log_every", log_every, minimum=1)
+    traced = _is_traced((params, state, key, batches, eval_batch))
+    if progress is None:
+        progress = steps > 10_000
+    progress = bool(progress) and not traced
+
+    if batches is not None:
+        n_batches = {jnp.shape(a)[0] for a in jax.tree.leaves(batches) if jnp.ndim(a)}
+        if len(n_batches) != 1:
+            raise ValueError(
+                "batches must be a pytree whose leaves all have the same leading (step) axis; "
+                f"got leading sizes {sorted(n_batches)}."
+            )
+        (n_batches,) = n_batches
+    train_key, eval_key = jax.random.split(key) if key is not None else (None, None)
+
+    def batch_at(t: jax.Array, data: tuple) -> Batch:
+        stacked, _, _ = data
+        if sample is not None:
+            return sample(jax.random.fold_in(train_key, t))
+        if stacked is not None:
+            return jax.tree.map(lambda a: a[t % n_batches], stacked)
+        return None
+
+    def metrics_batch(t: jax.Array, data: tuple) -> Batch:
+        stacked, given, _ = data
+        if given is not None:
+            return given
+        if sample is not None:
+            return first_batch(sample(jax.random.fold_in(eval_key, t)))
+        return first_batch(batch_at(jnp.maximum(t - 1, 0), data))
+
+    example_batch = batch_at(jnp.zeros([], jnp.int32), (batches, eval_batch, equilibrium))
+    passes_per_step = evaluations_per_step(game, tx, params, example_batch)
+    if state is None:
+        state = tx.init(params)
+    step = make_step(game, tx)
+
+    def record(carry, data) -> Metrics:
+        params, state, t = carry
+        out = evaluate(game, params, metrics_batch(t, data), data[2])
+        out.update(step=t, passes=t * passes_per_step)
+        if metrics is not None:
+            out.update(metrics(params, state))
+        return out
+
+    def advance(carry, data, n: int):
+        def body(carry, _):
+            params, state, t = carry
+            params, state, _ = step(params, state, batch_at(t, data))
+            return (params, state, t + 1), None
+
+        return jax.lax.scan(body, carry, None, length=n)[0]
+
+    def run_intervals(carry, data, n_intervals: int, interval: int):
+        def body(carry, _):
+            carry = advance(carry, data, interval)
+            return carry, record(carry, data)
+
+        return jax.lax.scan(body, carry, None, length=n_intervals)
+
+    run_intervals = jax.jit(run_intervals, static_argnums=(2, 3))
+    data = (batches, eval_batch, equilibrium)
+    carry = (params, state, jnp.zeros([], jnp.int32))
+    logs = [jax.tree.map(lambda a: a[None], jax.jit(record)(carry, data))]
+    n_intervals, remainder = divmod(steps, log_every)
+    bar = _Progress(steps, label) if progress else None
+    for size in _chunks(n_intervals, chunked=progress):
+        carry, chunk_logs = run_intervals(carry, data, size, log_every)
+        logs.append(chunk_logs)
+        if bar:
+            bar.advance(size * log_every)
+    if remainder:
+        carry, chunk_logs = run_intervals(carry, data, 1, remainder)
+        logs.append(chunk_logs)
+        if bar:
+            bar.advance(remainder)
+    if bar:
+        bar.close()
+    history = jax.tree.map(lambda *parts: jnp.concatenate(parts), *logs)
+    params, state, _ = carry
+    return FitResult(params, state, history)

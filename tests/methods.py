@@ -1,0 +1,56 @@
+"""Every method and wrapper of gamejax, for the common test suite (as Optax's alias_test).
+
+A new method is not done until it is listed here and passes tests/test_common.py. Each
+entry builds the transformation from a (possibly traced) learning rate and states how many
+game evaluations one step costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import optax
+
+import gamejax as gj
+
+
+class Method(NamedTuple):
+    build: Callable[[float], gj.GameTransformation]
+    evaluations: int
+    sgd_based: bool = True  # converges to high accuracy on a monotone game with a small constant step
+    rtol: float = 1e-12  # for equivalence checks; Optax schedules compute in float32
+
+
+METHODS: dict[str, Method] = {
+    "gda": Method(lambda lr: gj.gda(optax.sgd(lr)), 1),
+    "gda-adam": Method(lambda lr: gj.gda(optax.adam(lr)), 1, sgd_based=False),
+    "gda-player-pair": Method(lambda lr: gj.gda(gj.Players(optax.sgd(lr), optax.sgd(2 * lr, momentum=0.5))), 1),
+    "gda-chain-clip-schedule": Method(
+        lambda lr: gj.gda(optax.chain(optax.clip_by_global_norm(10.0), optax.sgd(optax.linear_schedule(lr, lr / 2, 50)))),
+        1,
+        rtol=1e-6,
+    ),
+    "alternating": Method(lambda lr: gj.alternating(optax.sgd(lr), y_steps=2), 3),
+    "alternating-x-first": Method(lambda lr: gj.alternating(optax.sgd(lr), x_steps=2, first="x"), 3),
+    "extragradient": Method(lambda lr: gj.extragradient(optax.sgd(lr)), 2),
+    "extra-adam": Method(lambda lr: gj.extragradient(optax.adam(lr)), 2, sgd_based=False),
+    "extra-adam-frozen-extrapolation": Method(
+        lambda lr: gj.extragradient(optax.adam(lr), extrapolation_updates_state=False), 2, sgd_based=False
+    ),
+    "ogda": Method(lambda lr: gj.optimistic(optax.sgd(lr)), 1),
+    "optimistic-adam": Method(lambda lr: gj.optimistic(optax.adam(lr), on="updates"), 1, sgd_based=False),
+    "lookahead-gda": Method(lambda lr: gj.lookahead(3, 0.5)(gj.gda(optax.sgd(lr))), 1),
+    "lookahead-extra-adam-per-player-alpha": Method(
+        lambda lr: gj.lookahead(4, gj.Players(0.5, 0.3))(gj.extragradient(optax.adam(lr))), 2, sgd_based=False
+    ),
+    "nested-lookahead": Method(
+        lambda lr: gj.lookahead(6, 0.5)(gj.lookahead(2, 0.5)(gj.alternating(optax.sgd(lr)))), 2
+    ),
+    "alternating-lookahead": Method(
+        lambda lr: gj.alternating_lookahead(optax.sgd(lr), k=gj.Players(2, 3), alpha=0.5, y_steps=2), 3
+    ),
+    "ema-several-decays": Method(lambda lr: gj.ema([0.9, 0.99])(gj.gda(optax.sgd(lr))), 1),
+    "ema-slow": Method(lambda lr: gj.ema(0.9, every=3)(gj.lookahead(3, 0.5)(gj.optimistic(optax.sgd(lr)))), 1),
+    "moving-average": Method(lambda lr: gj.moving_average(start=2)(gj.extragradient(optax.sgd(lr))), 2),
+}
