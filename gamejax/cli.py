@@ -9,7 +9,7 @@ import sys
 import jax
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     from gamejax._src import compare
 
     parser = argparse.ArgumentParser(prog="gamejax", description=__doc__)
@@ -21,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
         "report their distance to the equilibrium.",
     )
     defaults = compare.Options()
-    cmp.add_argument("--game", default="sbg", help=f"one of: {', '.join(sorted(compare.GAMES))} (default sbg, full batch)")
+    cmp.add_argument(
+        "--game", default="sbg", help=f"one of: {', '.join(sorted(compare.GAMES))} (default sbg, full batch)"
+    )
     cmp.add_argument(
         "--methods",
         default=",".join(compare.DEFAULT_METHODS),
@@ -36,9 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--k-slow", type=int, default=defaults.k_slow, help="nested lookahead's outer k (default 60)")
     cmp.add_argument("--alpha", type=float, default=defaults.alpha, help="lookahead α (default 0.5)")
     cmp.add_argument("--ema-decay", type=float, default=defaults.ema_decay, help="EMA decay β (default 0.99)")
-    cmp.add_argument("--out", type=pathlib.Path, default=pathlib.Path("results/compare"), help="output folder (default results/compare)")
+    cmp.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=pathlib.Path("results/compare"),
+        help="output folder (default results/compare)",
+    )
     cmp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
+    return parser, cmp
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,21 +53,23 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)  # small games, distances down to 1e-6 and below
     from gamejax._src import compare
 
-    parser = _parser()
+    parser, cmp = _parser()
     args = parser.parse_args(argv)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     options = compare.Options(
         lr=args.lr, adam_lr=args.adam_lr, k=args.k, k_slow=args.k_slow, alpha=args.alpha, ema_decay=args.ema_decay
     )
     if args.passes < 1:
-        parser.error("--passes must be a positive integer")
+        cmp.error("--passes must be a positive integer")
+    if not methods:
+        cmp.error("--methods names no method; e.g. --methods gda,la-gda")
     try:
         if args.game not in compare.GAMES:
             raise ValueError(f"unknown game {args.game!r}; accepted: {', '.join(sorted(compare.GAMES))}")
         for spec in methods:
             compare.build_method(spec, options)
-    except ValueError as err:
-        parser.error(str(err))
+    except (TypeError, ValueError) as err:
+        cmp.error(str(err))
     rows = compare.compare(
         args.game, methods, args.passes, args.tol, options, out=args.out, progress=not args.no_progress
     )

@@ -59,9 +59,7 @@ def run_schedule(
     return params, base_state, carry
 
 
-def alternating(
-    base: Any, *, y_steps: int = 1, x_steps: int = 1, first: str = "y"
-) -> GameTransformation:
+def alternating(base: Any, *, y_steps: int = 1, x_steps: int = 1, first: str = "y") -> GameTransformation:
     """Alternating gradient updates with an update ratio (lookahead paper, Alg. 3 convention).
 
     With ``first="y"`` (the default, as GAN training does), one step is: ``y`` (the

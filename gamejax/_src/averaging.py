@@ -127,11 +127,12 @@ def ema(decay: Any, *, every: Any = 1) -> Callable[[GameTransformation], GameTra
       <https://arxiv.org/abs/1806.04498>`_, 2019 (§3, eq. 2); Chavdarova et al, `Taming GANs
       with Lookahead-Minmax <https://arxiv.org/abs/2006.14567>`_, 2021 (App. F).
     """
-    checks.check_number("decay", decay, low=0.0, high=1.0)
+    checks.check_not_transformation(decay, "gj.ema(decay)(inner)")
+    checks.check_number("decay", decay, low=0.0, high=1.0, sequence=True)
     checks.check_int("every", every, minimum=1)
     decays = jnp.asarray(decay)
-    if decays.ndim > 1:
-        raise ValueError(f"decay must be a number or a 1-D sequence of numbers; got shape {decays.shape}.")
+    if decays.ndim > 1 or decays.size == 0:
+        raise ValueError(f"decay must be a number or a non-empty 1-D sequence of numbers; got shape {decays.shape}.")
     stack = decays.shape[0] if decays.ndim == 1 else None
     return _averaging_wrapper(EmaState, "ema", lambda n: 1.0 - decays, stack, 0, every)
 
@@ -163,9 +164,7 @@ def moving_average(*, start: Any = 0, every: Any = 1) -> Callable[[GameTransform
     """
     checks.check_int("start", start, minimum=0)
     checks.check_int("every", every, minimum=1)
-    return _averaging_wrapper(
-        MovingAverageState, "moving_average", lambda n: 1.0 / n, None, start, every
-    )
+    return _averaging_wrapper(MovingAverageState, "moving_average", lambda n: 1.0 / n, None, start, every)
 
 
 def averaged(state: Any) -> Players:
@@ -173,7 +172,9 @@ def averaged(state: Any) -> Players:
 
     Returns the average of the outermost averaging wrapper; pass ``state.inner`` (or a deeper
     state) to reach an inner one. With several EMA decays the leaves have a leading axis,
-    one entry per decay.
+    one entry per decay. An averaging wrapper averages what its inner transformation
+    produces: wrap it outermost to average the iterates you see; placed inside a
+    :func:`~gamejax.lookahead` it averages the fast weights.
 
     Raises:
       ValueError: if the state holds no averaging wrapper's state.

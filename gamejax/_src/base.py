@@ -22,6 +22,13 @@ def as_players(base: Any, name: str = "base") -> Players:
     """
     if isinstance(base, optax.GradientTransformation):
         return Players(base, base)
+    from gamejax._src.core import GameTransformation
+
+    if isinstance(base, GameTransformation):
+        raise TypeError(
+            f"{name} must be an Optax optimizer such as optax.adam(1e-3); got a gj.GameTransformation. "
+            "Methods (gda, extragradient, ...) take Optax optimizers; wrappers (lookahead, ema) take methods."
+        )
     if isinstance(base, Players):
         for player, tx in zip(PLAYERS, base, strict=True):
             if not isinstance(tx, optax.GradientTransformation):
@@ -50,9 +57,7 @@ def init(bases: Players, params: Players) -> Players:
     return Players(bases.x.init(params.x), bases.y.init(params.y))
 
 
-def update_player(
-    bases: Players, player: str, grads: Any, states: Players, params: Players
-) -> tuple[Any, Players]:
+def update_player(bases: Players, player: str, grads: Any, states: Players, params: Players) -> tuple[Any, Players]:
     """One player's base update from its gradient; the other player's state is untouched."""
     tx, state, param = getattr(bases, player), getattr(states, player), getattr(params, player)
     checks.check_same_layout(grads, param, f"the field for player {player}", f"params.{player}")
@@ -64,8 +69,13 @@ def update_player(
             "state was initialized (tx.init) with params of a different structure or shapes. "
             f"Original error: {err}"
         ) from err
+    checks.check_same_layout(updates, param, f"updates.{player}", f"params.{player}", check_dtype=False)
     checks.check_same_layout(
-        updates, param, f"updates.{player}", f"params.{player}", check_dtype=False
+        state,
+        getattr(states, player),
+        f"the base optimizer state of player {player} after the update",
+        "before it",
+        hint="The state was initialized (tx.init) for params of other shapes or dtypes than those passed to update.",
     )
     return updates, states._replace(**{player: state})
 

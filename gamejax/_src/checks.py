@@ -19,14 +19,30 @@ def is_concrete(value: Any) -> bool:
     return not isinstance(value, jax.core.Tracer)
 
 
-def _as_numbers(value: Any) -> list[float] | None:
-    """The concrete numbers inside ``value`` (a scalar or 1-D sequence), or None if traced."""
+def _numbers(name: str, value: Any, *, sequence: bool) -> list[float]:
+    """The concrete numbers in ``value`` (traced entries are skipped, so sweeps pass).
+
+    Raises ``ValueError`` naming ``name`` for anything that is not a real number (strings,
+    booleans, None), a sequence where one number is expected, or an empty sequence.
+    """
     if not is_concrete(value):
-        return None
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return None
+        return []
+    if isinstance(value, (list, tuple)):
+        if not sequence:
+            raise ValueError(f"{name} must be a single number; got a {type(value).__name__}.")
+        if not value or any(isinstance(v, (list, tuple)) or np.ndim(v) for v in value):
+            raise ValueError(
+                f"{name} must be a number or a non-empty 1-D sequence of numbers; got shape {np.shape(value)}."
+            )
+        return [v for item in value for v in _numbers(name, item, sequence=False)]
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{name} must be a real number; got {value!r}.")
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a real number; got {value!r}.")
+    if array.ndim > int(sequence) or (array.ndim == 1 and array.size == 0):
+        expected = "a number or a non-empty 1-D sequence of numbers" if sequence else "a single number"
+        raise ValueError(f"{name} must be {expected}; got shape {array.shape}.")
     return [float(v) for v in array.reshape(-1)]
 
 
@@ -38,16 +54,15 @@ def check_number(
     high: float = math.inf,
     low_open: bool = False,
     high_open: bool = False,
+    sequence: bool = False,
 ) -> None:
-    """Raise ``ValueError`` naming ``name`` unless every concrete entry lies in the interval."""
-    numbers = _as_numbers(value)
-    if numbers is None:
-        if is_concrete(value) and not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number; got {type(value).__name__}.")
-        return
+    """Raise unless every concrete entry of ``value`` is a real number in the interval.
+
+    ``sequence=True`` also accepts a 1-D sequence of numbers (e.g. several EMA decays).
+    """
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
-    for v in numbers:
+    for v in _numbers(name, value, sequence=sequence):
         above = v > low if low_open else v >= low
         below = v < high if high_open else v <= high
         if not (above and below):  # also catches NaN
@@ -58,14 +73,19 @@ def check_int(name: str, value: Any, *, minimum: int) -> None:
     """Raise ``ValueError`` unless a concrete ``value`` is an integer ``>= minimum``."""
     if not is_concrete(value):
         return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, jax.Array)):
+    integral = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if isinstance(value, (np.ndarray, jax.Array)):
+        integral = value.ndim == 0 and jnp.issubdtype(value.dtype, jnp.integer)
+    if not integral or int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    if isinstance(value, jax.Array) and (
-        value.ndim or not jnp.issubdtype(value.dtype, jnp.integer)
-    ):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def check_not_transformation(value: Any, usage: str) -> None:
+    """Catch the forgotten second call of a curried wrapper, e.g. ``gj.lookahead(inner)``."""
+    from gamejax._src.core import GameTransformation
+
+    if isinstance(value, GameTransformation):
+        raise TypeError(f"Wrappers are curried: write {usage}, not a transformation as the first argument.")
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> None:
@@ -101,23 +121,32 @@ def _layout(tree: Any) -> list[tuple[tuple[int, ...], Any]]:
 
 
 def check_same_layout(
-    tree: Any, reference: Any, name: str, reference_name: str, *, check_dtype: bool = True
+    tree: Any,
+    reference: Any,
+    name: str,
+    reference_name: str,
+    *,
+    check_dtype: bool = True,
+    hint: str = "Call tx.init with params of the same structure, shapes and dtypes you train.",
 ) -> None:
     """Raise ``ValueError`` unless ``tree`` has the structure, shapes (and dtypes) of ``reference``."""
     structure, expected = jax.tree.structure(tree), jax.tree.structure(reference)
     if structure != expected:
         raise ValueError(
             f"{name} does not have the tree structure of {reference_name}.\n"
-            f"  expected: {expected}\n  got:      {structure}\n"
-            "If this is a transformation's state, call tx.init with params of the same structure."
+            f"  expected: {expected}\n  got:      {structure}\n{hint}"
         )
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(reference)[0]]
-    for path, (shape, dtype), (ref_shape, ref_dtype) in zip(
-        paths, _layout(tree), _layout(reference), strict=True
-    ):
+    for path, (shape, dtype), (ref_shape, ref_dtype) in zip(paths, _layout(tree), _layout(reference), strict=True):
         if shape != ref_shape or (check_dtype and dtype != ref_dtype):
             raise ValueError(
-                f"{name}{path} has shape {shape} and dtype {dtype}, but {reference_name}{path} has "
-                f"shape {ref_shape} and dtype {ref_dtype}. "
-                "Call tx.init with params of the same shapes and dtypes you train."
+                f"{_at(name, path)} has shape {shape} and dtype {dtype}, but {_at(reference_name, path)} has "
+                f"shape {ref_shape} and dtype {ref_dtype}. {hint}"
             )
+
+
+def _at(name: str, path: str) -> str:
+    """``params.x['w']`` for an identifier-like name, ``the state (leaf [0].mu)`` otherwise."""
+    if not path:
+        return name
+    return f"{name}{path}" if " " not in name else f"{name} (leaf {path})"

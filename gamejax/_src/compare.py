@@ -128,7 +128,13 @@ def run_method(spec: str, problem: games_lib.GameProblem, passes: int, tol: floa
         return {"average_distance": optax.tree.norm(optax.tree.sub(averaged(state), equilibrium))}
 
     result = fit(
-        game, tx, init, steps=steps, log_every=1, equilibrium=equilibrium, progress=False,
+        game,
+        tx,
+        init,
+        steps=steps,
+        log_every=1,
+        equilibrium=equilibrium,
+        progress=False,
         metrics=average_distance if track_average else None,
     )
     distance = np.asarray(result.metrics["average_distance" if track_average else "distance"])

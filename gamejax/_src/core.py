@@ -47,7 +47,7 @@ FieldAndLosses = Callable[[Players, Batch], tuple[Players, Players]]
 class Game:
     """A differentiable two-player game, given by its vector field.
 
-    The primitive is ``field_and_losses(params, batch) -> (field, losses)``, with
+    The primitive is ``fn(params, batch) -> (field, losses)``, with
     ``field = Players(∇x loss_x, ∇y loss_y)`` and ``losses = Players(loss_x, loss_y)`` (kept
     for logging). Methods only ever call the field, so a wrapper that changes the field
     (consensus optimization, symplectic gradient adjustment) yields a new game every method
@@ -59,28 +59,30 @@ class Game:
     functions' closures (fixed games) or travels in ``batch``.
 
     Attributes:
-      field_and_losses: the function described above.
+      fn: the function described above.
       zero_sum: whether ``loss_y == -loss_x`` (second-order methods may exploit it).
       name: a label for tables and plots.
     """
 
-    field_and_losses: FieldAndLosses
+    fn: FieldAndLosses
     zero_sum: bool = False
     name: str = "game"
 
+    def field_and_losses(self, params: Players, batch: Batch = None) -> tuple[Players, Players]:
+        """The field and the losses at ``params`` (one evaluation of the game)."""
+        return self.fn(params, batch)
+
     def field(self, params: Players, batch: Batch = None) -> Players:
         """The vector field ``v = (∇x loss_x, ∇y loss_y)`` at ``params``."""
-        return self.field_and_losses(params, batch)[0]
+        return self.fn(params, batch)[0]
 
     def losses(self, params: Players, batch: Batch = None) -> Players:
         """The two players' losses at ``params``."""
-        return self.field_and_losses(params, batch)[1]
+        return self.fn(params, batch)[1]
 
-    def with_field(self, field_and_losses: FieldAndLosses, name: str | None = None) -> Game:
-        """This game with another field (used by wrappers that modify the field)."""
-        return dataclasses.replace(
-            self, field_and_losses=field_and_losses, name=self.name if name is None else name
-        )
+    def with_field(self, fn: FieldAndLosses, name: str | None = None) -> Game:
+        """This game with another field function (used by wrappers that modify the field)."""
+        return dataclasses.replace(self, fn=fn, name=self.name if name is None else name)
 
 
 jax.tree_util.register_static(Game)
@@ -94,12 +96,12 @@ def _accepts_batch(fn: Callable, what: str) -> bool:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):  # builtins, some C callables: assume the full signature
         return True
-    positional = [
-        p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    if any(p.kind == p.VAR_POSITIONAL for p in params) or len(positional) >= 3:
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
+    if len(required) <= 3 and (variadic or len(positional) >= 3):
         return True
-    if len(positional) == 2:
+    if len(required) <= 2 and len(positional) == 2:
         return False
     raise TypeError(
         f"{what} must take the two players' params (x, y) and optionally a batch: "
@@ -172,9 +174,7 @@ def general_sum(loss_x: Callable, loss_y: Callable, *, name: str = "general-sum 
 
     def field_and_losses(params: Players, batch: Batch) -> tuple[Players, Players]:
         checks.check_players(params, "params")
-        (lx, ly), pullback = jax.vjp(
-            lambda x, y: (call_x(x, y, batch), call_y(x, y, batch)), params.x, params.y
-        )
+        (lx, ly), pullback = jax.vjp(lambda x, y: (call_x(x, y, batch), call_y(x, y, batch)), params.x, params.y)
         gx, _ = pullback((jnp.ones_like(lx), jnp.zeros_like(ly)))
         _, gy = pullback((jnp.zeros_like(lx), jnp.ones_like(ly)))
         return Players(gx, gy), Players(lx, ly)

@@ -10,6 +10,7 @@ work for any pytree players and any game wrapper that changes the field.
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import jax
 import jax.flatten_util
 import optax

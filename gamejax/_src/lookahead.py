@@ -92,6 +92,7 @@ def lookahead(k: Any, alpha: Any = 0.5) -> Callable[[GameTransformation], GameTr
       2021 (Alg. 1, 3, 5, 6; Observation 2); Zhang et al, `Lookahead Optimizer
       <https://arxiv.org/abs/1907.08610>`_, 2019.
     """
+    checks.check_not_transformation(k, "gj.lookahead(k, alpha)(inner)")
     checks.check_int("k", k, minimum=1)
     alphas = _check_alphas(alpha)
 

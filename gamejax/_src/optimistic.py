@@ -69,15 +69,11 @@ def optimistic(base: Any, *, on: str = "gradients") -> GameTransformation:
     checks.check_choice("on", on, ("gradients", "updates"))
 
     def init(params: Players) -> OptimisticState:
-        return OptimisticState(
-            base_lib.init(bases, params), optax.tree.zeros_like(params), jnp.zeros([], jnp.int32)
-        )
+        return OptimisticState(base_lib.init(bases, params), optax.tree.zeros_like(params), jnp.zeros([], jnp.int32))
 
     def update(game: Game, params: Players, state: OptimisticState, batch: Batch = None):
         (batch,) = split_batch(batch, 1, "optimistic")
-        checks.check_same_layout(
-            state.previous, params, "the optimistic state", "params", check_dtype=False
-        )
+        checks.check_same_layout(state.previous, params, "the optimistic state", "params", check_dtype=False)
         field = game.field(params, batch)
         if on == "gradients":
             optimistic_field = _extrapolate_from_past(field, state.previous, state.count)

@@ -88,6 +88,11 @@ def evaluate(game: Game, params: Players, batch: Batch = None, equilibrium: Play
     return metrics
 
 
+def _metrics_key(key: jax.Array, t: jax.Array) -> jax.Array:
+    """The key of the batch metrics are evaluated on at step ``t`` (never a training key)."""
+    return jax.random.fold_in(jax.random.fold_in(key, t), 0x6D657472)
+
+
 def _is_traced(tree: Any) -> bool:
     return any(not checks.is_concrete(leaf) for leaf in jax.tree.leaves(tree))
 
@@ -143,9 +148,9 @@ def fit(
 ) -> FitResult:
     """Train ``params`` with ``tx`` on ``game`` for ``steps`` steps as compiled ``lax.scan`` chunks.
 
-    Batches come from one of: ``sample(key) -> batch`` called inside the scan with
-    ``jax.random.fold_in(key, step)`` (so the trajectory does not depend on logging or
-    chunking); ``batches``, a pytree whose leaves are stacked along a leading axis, step ``t``
+    Batches come from one of: ``sample(key) -> batch``, called inside the scan, step ``t``
+    using ``sample(jax.random.fold_in(key, t))`` (so the trajectory does not depend on
+    logging or chunking); ``batches``, a pytree whose leaves are stacked along a leading axis, step ``t``
     using slice ``t % len``; or neither (``batch=None``, full-batch games). Metrics (see
     :class:`FitResult`) are recorded at step 0 and every ``log_every`` steps, evaluated on
     ``eval_batch`` if given, else on a fresh sample, else on the step's stacked batch.
@@ -195,19 +200,18 @@ def fit(
     progress = bool(progress) and not traced
 
     if batches is not None:
-        n_batches = {jnp.shape(a)[0] for a in jax.tree.leaves(batches) if jnp.ndim(a)}
-        if len(n_batches) != 1:
+        n_batches = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in jax.tree.leaves(batches)}
+        if len(n_batches) != 1 or None in n_batches or 0 in n_batches:
             raise ValueError(
-                "batches must be a pytree whose leaves all have the same leading (step) axis; "
-                f"got leading sizes {sorted(n_batches)}."
+                "batches must be a non-empty pytree whose leaves all have the same non-zero leading "
+                f"(step) axis; got leading sizes {sorted(map(str, n_batches))} (None: a 0-d leaf)."
             )
         (n_batches,) = n_batches
-    train_key, eval_key = jax.random.split(key) if key is not None else (None, None)
 
     def batch_at(t: jax.Array, data: tuple) -> Batch:
         stacked, _, _ = data
         if sample is not None:
-            return sample(jax.random.fold_in(train_key, t))
+            return sample(jax.random.fold_in(key, t))
         if stacked is not None:
             return jax.tree.map(lambda a: a[t % n_batches], stacked)
         return None
@@ -217,7 +221,7 @@ def fit(
         if given is not None:
             return given
         if sample is not None:
-            return first_batch(sample(jax.random.fold_in(eval_key, t)))
+            return first_batch(sample(_metrics_key(key, t)))
         return first_batch(batch_at(jnp.maximum(t - 1, 0), data))
 
     example_batch = batch_at(jnp.zeros([], jnp.int32), (batches, eval_batch, equilibrium))
