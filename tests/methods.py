@@ -27,7 +27,9 @@ METHODS: dict[str, Method] = {
     "gda-adam": Method(lambda lr: gj.gda(optax.adam(lr)), 1, sgd_based=False),
     "gda-player-pair": Method(lambda lr: gj.gda(gj.Players(optax.sgd(lr), optax.sgd(2 * lr, momentum=0.5))), 1),
     "gda-chain-clip-schedule": Method(
-        lambda lr: gj.gda(optax.chain(optax.clip_by_global_norm(10.0), optax.sgd(optax.linear_schedule(lr, lr / 2, 50)))),
+        lambda lr: gj.gda(
+            optax.chain(optax.clip_by_global_norm(10.0), optax.sgd(optax.linear_schedule(lr, lr / 2, 50)))
+        ),
         1,
         rtol=1e-6,
     ),
@@ -44,9 +46,7 @@ METHODS: dict[str, Method] = {
     "lookahead-extra-adam-per-player-alpha": Method(
         lambda lr: gj.lookahead(4, gj.Players(0.5, 0.3))(gj.extragradient(optax.adam(lr))), 2, sgd_based=False
     ),
-    "nested-lookahead": Method(
-        lambda lr: gj.lookahead(6, 0.5)(gj.lookahead(2, 0.5)(gj.alternating(optax.sgd(lr)))), 2
-    ),
+    "nested-lookahead": Method(lambda lr: gj.lookahead(6, 0.5)(gj.lookahead(2, 0.5)(gj.alternating(optax.sgd(lr)))), 2),
     "alternating-lookahead": Method(
         lambda lr: gj.alternating_lookahead(optax.sgd(lr), k=gj.Players(2, 3), alpha=0.5, y_steps=2), 3
     ),

@@ -72,6 +72,7 @@ def dense_quadratic(key: jax.Array, *, monotone: float = 1.0, zero_sum: bool = F
         return 0.5 * yf @ jnp.asarray(Q) @ yf + yf @ Bj @ xf + cj @ yf
 
     if zero_sum:
+
         def f(x, y):
             xf, yf = ravel_x(x), ravel_x(y)
             return 0.5 * monotone * (xf @ xf - yf @ yf) + xf @ Aj @ yf + bj @ xf - cj @ yf

@@ -66,7 +66,9 @@ def test_vmap_over_seeds_matches_loop(name, general):
     batched = jax.jit(jax.vmap(run))(keys)
     single = jax.jit(run)
     for i in range(len(keys)):
-        chex.assert_trees_all_close(tree_index(batched, i), single(keys[i]), rtol=METHODS[name].rtol, atol=METHODS[name].rtol)
+        chex.assert_trees_all_close(
+            tree_index(batched, i), single(keys[i]), rtol=METHODS[name].rtol, atol=METHODS[name].rtol
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -77,7 +79,9 @@ def test_fit_scan_matches_python_loop(name, general):
     params, state = general.init, tx.init(general.init)
     for _ in range(7):
         params, state, _ = step(params, state)
-    chex.assert_trees_all_close((result.params, result.state), (params, state), rtol=METHODS[name].rtol, atol=METHODS[name].rtol)
+    chex.assert_trees_all_close(
+        (result.params, result.state), (params, state), rtol=METHODS[name].rtol, atol=METHODS[name].rtol
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -88,7 +92,9 @@ def test_traced_learning_rate_under_vmap(name, general):
     lrs = np.array([0.01, 0.03, 0.05])
     batched = jax.jit(jax.vmap(run))(jnp.asarray(lrs))
     for i, lr in enumerate(lrs):
-        chex.assert_trees_all_close(tree_index(batched, i), run(float(lr)), rtol=METHODS[name].rtol, atol=METHODS[name].rtol)
+        chex.assert_trees_all_close(
+            tree_index(batched, i), run(float(lr)), rtol=METHODS[name].rtol, atol=METHODS[name].rtol
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
