@@ -13,6 +13,7 @@ Methods turn per-player Optax optimizers into a :class:`GameTransformation`; wra
 from gamejax import derivatives, games
 from gamejax._src.alternating import AlternatingState, alternating
 from gamejax._src.averaging import EmaState, MovingAverageState, averaged, ema, moving_average
+from gamejax._src.competitive import ACGDState, CGDState, acgd, cgd
 from gamejax._src.core import (
     Game,
     GameTransformation,
@@ -23,8 +24,12 @@ from gamejax._src.core import (
     per_evaluation,
     zero_sum,
 )
+from gamejax._src.diagnostics import spectral_radius, step_jacobian
 from gamejax._src.extragradient import ExtragradientState, extragradient
+from gamejax._src.field_adjustments import consensus, sga
 from gamejax._src.gda import GDAState, gda
+from gamejax._src.lead import LEADState, lead
+from gamejax._src.linear_solve import SolveInfo
 from gamejax._src.lookahead import (
     AlternatingLookaheadState,
     LookaheadState,
@@ -52,11 +57,19 @@ __all__ = [
     "extragradient",
     "optimistic",
     "alternating_lookahead",
+    "lead",
+    "cgd",
+    "acgd",
     # wrappers
     "lookahead",
     "ema",
     "moving_average",
     "averaged",
+    "consensus",
+    "sga",
+    # diagnostics
+    "step_jacobian",
+    "spectral_radius",
     # training
     "make_step",
     "fit",
@@ -72,6 +85,10 @@ __all__ = [
     "AlternatingLookaheadState",
     "EmaState",
     "MovingAverageState",
+    "LEADState",
+    "CGDState",
+    "ACGDState",
+    "SolveInfo",
     # modules
     "games",
     "derivatives",

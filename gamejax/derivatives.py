@@ -8,6 +8,7 @@ from gamejax._src.derivatives import (
     linearize_field,
     mixed_products,
     off_diagonal_from_jvp,
+    player_field_jvp,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "linearize_field",
     "mixed_products",
     "off_diagonal_from_jvp",
+    "player_field_jvp",
 ]

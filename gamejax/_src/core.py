@@ -80,9 +80,17 @@ class Game:
         """The two players' losses at ``params``."""
         return self.fn(params, batch)[1]
 
-    def with_field(self, fn: FieldAndLosses, name: str | None = None) -> Game:
-        """This game with another field function (used by wrappers that modify the field)."""
-        return dataclasses.replace(self, fn=fn, name=self.name if name is None else name)
+    def with_field(self, fn: FieldAndLosses, name: str | None = None, zero_sum: bool | None = None) -> Game:
+        """This game with another field function (used by wrappers that modify the field).
+
+        ``zero_sum`` says whether the new field is still that of a zero-sum game (default: unchanged).
+        """
+        return dataclasses.replace(
+            self,
+            fn=fn,
+            name=self.name if name is None else name,
+            zero_sum=self.zero_sum if zero_sum is None else zero_sum,
+        )
 
 
 jax.tree_util.register_static(Game)

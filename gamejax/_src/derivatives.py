@@ -10,6 +10,7 @@ work for any pytree players and any game wrapper that changes the field.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.flatten_util
@@ -46,24 +47,31 @@ def off_diagonal_from_jvp(jvp: Callable[[Players], Players], delta: Players) -> 
     return Players(along_y.x, along_x.y)
 
 
+def player_field_jvp(game: Game, params: Players, batch: Batch, player: str, delta_other: Any) -> tuple[Any, Any]:
+    """One player's gradient and its derivative along the *other* player's displacement.
+
+    For ``player="x"`` returns ``(v_x, Jxy·delta_other) = (∇x loss_x, ∇xy loss_x · Δy)``; for
+    ``player="y"``, ``(v_y, Jyx·Δx)``. One ``jax.jvp`` of that player's gradient (forward over
+    reverse); the other player's gradient is not computed.
+    """
+    other = "y" if player == "x" else "x"
+
+    def own_gradient(value):
+        return getattr(game.field(params._replace(**{other: value}), batch), player)
+
+    return jax.jvp(own_gradient, (getattr(params, other),), (delta_other,))
+
+
 def mixed_products(game: Game, params: Players, batch: Batch, delta: Players) -> tuple[Players, Players]:
     """The field and its off-diagonal Jacobian blocks applied to ``delta``.
 
     Returns ``(v, Players(x=∇xy loss_x · delta.y, y=∇yx loss_y · delta.x))``: each player's
     gradient differentiated along the *other* player's displacement, the coupling term of LEAD
     and the matrix-vector products of competitive gradient descent. Each block is one
-    ``jax.jvp`` of one player's gradient, so no diagonal block is computed.
+    :func:`player_field_jvp`, so no diagonal block is computed.
     """
-    x, y = params
-
-    def grad_x_of_y(y_):
-        return game.field(Players(x, y_), batch).x
-
-    def grad_y_of_x(x_):
-        return game.field(Players(x_, y), batch).y
-
-    vx, jxy = jax.jvp(grad_x_of_y, (y,), (delta.y,))
-    vy, jyx = jax.jvp(grad_y_of_x, (x,), (delta.x,))
+    vx, jxy = player_field_jvp(game, params, batch, "x", delta.y)
+    vy, jyx = player_field_jvp(game, params, batch, "y", delta.x)
     return Players(vx, vy), Players(jxy, jyx)
 
 

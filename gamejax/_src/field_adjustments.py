@@ -1,0 +1,186 @@
+"""Wrappers that change the game's field: consensus optimization and symplectic gradient adjustment.
+
+Both hand the inner transformation a new :class:`~gamejax.Game` whose field is corrected, so
+they compose with every method (first- or second-order) and every other wrapper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from gamejax._src import base as base_lib
+from gamejax._src import checks
+from gamejax._src.core import Batch, Game, GameTransformation, Players
+
+Adjust = Callable[[Game], Game]
+
+
+def _field_wrapper(adjust: Adjust, name: str) -> Callable[[GameTransformation], GameTransformation]:
+    """A wrapper whose inner transformation sees ``adjust(game)`` instead of ``game``; no state of its own."""
+
+    def wrap(inner: GameTransformation) -> GameTransformation:
+        if not isinstance(inner, GameTransformation):
+            raise TypeError(f"{name}(...) wraps a gj.GameTransformation; got {type(inner).__name__}.")
+
+        def update(game: Game, params: Players, state: Any, batch: Batch = None):
+            return inner.update(adjust(game), params, state, batch)
+
+        return GameTransformation(inner.init, update)
+
+    return wrap
+
+
+def _add_scaled(field: Players, correction: Players, scale: Players) -> Players:
+    return Players(
+        *(
+            jax.tree.map(lambda v, c, s=s: (v + s * c).astype(v.dtype), vp, cp)
+            for vp, cp, s in zip(field, correction, scale, strict=True)
+        )
+    )
+
+
+def _check_coefficient(name: str, value: Any) -> Players:
+    values = base_lib.per_player(value)
+    for player, v in zip(("x", "y"), values, strict=True):
+        checks.check_number(f"{name} (player {player})", v, low=0.0, high=float("inf"), high_open=True)
+    return values
+
+
+def _examples(batch: Batch) -> tuple[Batch, int]:
+    """The batch as examples along the leading axis, each a batch of one."""
+    leaves = jax.tree.leaves(batch)
+    sizes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in leaves}
+    if not leaves or len(sizes) != 1 or None in sizes or min(sizes) < 2:
+        raise ValueError(
+            "consensus(debias=True) needs a batch whose leaves all share a leading example axis of "
+            f"size >= 2 (the loss of a batch being the mean over it); got leading sizes {sorted(map(str, sizes))}."
+        )
+    return jax.tree.map(lambda a: a[:, None], batch), sizes.pop()
+
+
+def _consensus_field(game: Game, gammas: Players, debias: bool):
+    def plain(params: Players, batch: Batch):
+        field, pullback, losses = jax.vjp(lambda p: game.field_and_losses(p, batch), params, has_aux=True)
+        (grad_half_norm,) = pullback(field)  # Jᵀv = ∇(½‖v‖²)
+        return _add_scaled(field, grad_half_norm, gammas), losses
+
+    def debiased(params: Players, batch: Batch):
+        examples, n = _examples(batch)
+
+        def per_example(p):
+            return jax.vmap(lambda b: game.field_and_losses(p, b))(examples)
+
+        fields, pullback, losses = jax.vjp(per_example, params, has_aux=True)
+        total = jax.tree.map(lambda f: jnp.sum(f, axis=0), fields)
+        # ∇ of the unbiased ½·mean_{i≠j} v_i·v_j: cotangent (Σv − v_i) / (n(n−1)) on each v_i.
+        cotangent = jax.tree.map(lambda f, s: (s[None] - f) / (n * (n - 1)), fields, total)
+        (correction,) = pullback(cotangent)
+        field = jax.tree.map(lambda s: s / n, total)
+        return _add_scaled(field, correction, gammas), jax.tree.map(jnp.mean, losses)
+
+    return debiased if debias else plain
+
+
+def consensus(gamma: Any, *, debias: bool = False) -> Callable[[GameTransformation], GameTransformation]:
+    """Consensus optimization: both players also descend ``γ·½‖v‖²`` (Numerics of GANs, Alg. 2).
+
+    The inner transformation sees the game whose field is
+
+    .. math::  v + γ\\, J^⊤ v = v + γ\\, ∇\\big(\\tfrac12 \\|v\\|^2\\big)
+
+    (Mescheder et al. maximize utilities ``f − γL``; in gamejax's minimizing convention each
+    player descends ``loss + γL`` with ``L = ½‖v‖²``.) So
+    ``gj.consensus(10.0)(gj.gda(optax.rmsprop(1e-4)))`` is the paper's method, and consensus
+    composes with every other method. ``Jᵀv`` is one vector-Jacobian product of the field
+    (double backpropagation): about three gradient evaluations per field evaluation.
+
+    **Minibatch bias.** ``½‖v_B‖²`` over a minibatch overestimates ``L`` by ``Var[v_1]/(2B)``
+    (the paper's supplement, Lemma 15). With ``debias=True`` the regularizer is the unbiased
+    ``L_B − (1/(2B−2))·(sample variance of the v_i)``, i.e. ``½·mean_{i≠j} v_i·v_j``, from the
+    per-example fields (``jax.vmap`` over the batch's leading axis, each example evaluated as a
+    batch of one). This requires every batch leaf to have that leading example axis and the
+    game's loss on a batch to be the *mean* of its per-example losses (``jnp.mean``, as GAN
+    losses are written); the field is then the mean of the per-example fields.
+
+    Args:
+      gamma: ``γ >= 0``, one value or ``gj.Players(x=..., y=...)``; may be traced.
+      debias: use the unbiased minibatch estimate of ``½‖v‖²``.
+
+    Returns:
+      A wrapper ``consensus(gamma)(inner) -> GameTransformation`` (the inner state, unchanged).
+
+    Example:
+      >>> import optax, gamejax as gj
+      >>> tx = gj.consensus(10.0)(gj.gda(optax.rmsprop(1e-4)))
+      >>> tx = gj.lookahead(5, 0.5)(gj.consensus(1.0)(gj.extragradient(optax.adam(1e-4))))
+
+    References:
+      Mescheder, Nowozin & Geiger, `The Numerics of GANs <https://arxiv.org/abs/1705.10461>`_,
+      2017 (§4, Alg. 2; supplement, "The bias in consensus optimization").
+    """
+    checks.check_not_transformation(gamma, "gj.consensus(gamma)(inner)")
+    gammas = _check_coefficient("gamma", gamma)
+
+    def adjust(game: Game) -> Game:
+        return game.with_field(_consensus_field(game, gammas, debias), name=f"consensus({game.name})", zero_sum=False)
+
+    return _field_wrapper(adjust, "consensus")
+
+
+def _sga_field(game: Game, lams: Players, align: bool, eps: float):
+    def fn(params: Players, batch: Batch):
+        field, jvp, losses = jax.linearize(lambda p: game.field_and_losses(p, batch), params, has_aux=True)
+        (jt_v,) = jax.linear_transpose(jvp, params)(field)
+        j_v = jvp(field)
+        antisymmetric = jax.tree.map(lambda a, b: 0.5 * (a - b), jt_v, j_v)  # Aᵀv = ½(Jᵀ − J)v
+        scale = lams
+        if align:
+            dim = sum(jnp.size(a) for a in jax.tree.leaves(params))
+            sign = jnp.sign(optax.tree.vdot(field, jt_v) * optax.tree.vdot(antisymmetric, jt_v) / dim + eps)
+            scale = Players(*(sign * lam for lam in lams))
+        return _add_scaled(field, antisymmetric, scale), losses
+
+    return fn
+
+
+def sga(lam: Any, *, align: bool = False, eps: float = 0.1) -> Callable[[GameTransformation], GameTransformation]:
+    """Symplectic gradient adjustment: add ``λ·Aᵀv``, ``A`` the antisymmetric part of the Jacobian.
+
+    The inner transformation sees the game whose field is
+
+    .. math::  v + λ A^⊤ v, \\qquad A = \\tfrac12 (J - J^⊤), \\quad A^⊤ v = \\tfrac12 (J^⊤ v - J v)
+
+    (Balduzzi et al. 2018, in their convention of losses and ``ξ = v``.) ``Jv`` and ``Jᵀv``
+    come from one linearization of the field and its transpose: about three gradient
+    evaluations. With ``align=True`` the sign of ``λ`` is chosen each step by the alignment
+    criterion ``sign(⟨v, ∇H⟩⟨Aᵀv, ∇H⟩/d + ε)`` with ``∇H = Jᵀv`` (their Alg. 1).
+
+    Args:
+      lam: ``λ >= 0``, one value or ``gj.Players``; may be traced.
+      align: choose the sign of ``λ`` by alignment.
+      eps: the alignment criterion's ``ε``.
+
+    Returns:
+      A wrapper ``sga(lam)(inner) -> GameTransformation``.
+
+    Example:
+      >>> import optax, gamejax as gj
+      >>> tx = gj.sga(1.0)(gj.gda(optax.sgd(0.05)))
+
+    References:
+      Balduzzi et al, `The Mechanics of n-Player Differentiable Games
+      <https://arxiv.org/abs/1802.05642>`_, 2018 (SGA, Alg. 1); cited as a baseline by the LEAD
+      paper (§6).
+    """
+    checks.check_not_transformation(lam, "gj.sga(lam)(inner)")
+    lams = _check_coefficient("lam", lam)
+
+    def adjust(game: Game) -> Game:
+        return game.with_field(_sga_field(game, lams, align, eps), name=f"sga({game.name})", zero_sum=False)
+
+    return _field_wrapper(adjust, "sga")
