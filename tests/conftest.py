@@ -1,7 +1,6 @@
 """Strict test settings: float64, no implicit rank promotion, warnings are errors (pyproject)."""
 
 import jax
-import pytest
 from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", True)
@@ -15,9 +14,3 @@ settings.register_profile(
     derandomize=True,  # reproducible in CI
 )
 settings.load_profile("gamejax")
-
-
-@pytest.fixture(params=[jax.jit, lambda f: f], ids=["jit", "eager"])
-def maybe_jit(request):
-    """Run a test both compiled and eagerly (the jit vs no-jit equivalence)."""
-    return request.param

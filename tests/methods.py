@@ -53,4 +53,21 @@ METHODS: dict[str, Method] = {
     "ema-several-decays": Method(lambda lr: gj.ema([0.9, 0.99])(gj.gda(optax.sgd(lr))), 1),
     "ema-slow": Method(lambda lr: gj.ema(0.9, every=3)(gj.lookahead(3, 0.5)(gj.optimistic(optax.sgd(lr)))), 1),
     "moving-average": Method(lambda lr: gj.moving_average(start=2)(gj.extragradient(optax.sgd(lr))), 2),
+    "lead": Method(lambda lr: gj.lead(optax.sgd(lr, momentum=0.3), coupling=gj.Players(0.5, 1.0)), 2),
+    "lead-adam-alternating": Method(
+        lambda lr: gj.lead(optax.adam(lr), coupling=gj.Players(0.0, 0.3), alternating=True), 2, sgd_based=False
+    ),
+    "cgd": Method(lambda lr: gj.cgd(lr, tol=1e-10, maxiter=30), 1),
+    "cgd-per-player-schedule": Method(
+        lambda lr: gj.cgd(gj.Players(lr, optax.linear_schedule(lr, 2 * lr, 20)), tol=1e-10, maxiter=30), 1, rtol=1e-6
+    ),
+    "acgd": Method(lambda lr: gj.acgd(lr, tol=1e-10, maxiter=30), 1, sgd_based=False),
+    "consensus-gda": Method(lambda lr: gj.consensus(0.5)(gj.gda(optax.sgd(lr))), 1),
+    "consensus-extragradient": Method(
+        lambda lr: gj.consensus(gj.Players(0.5, 0.2))(gj.extragradient(optax.sgd(lr))), 2
+    ),
+    "sga-gda": Method(lambda lr: gj.sga(1.0)(gj.gda(optax.sgd(lr))), 1),
+    "sga-aligned-optimistic": Method(lambda lr: gj.sga(0.5, align=True)(gj.optimistic(optax.sgd(lr))), 1),
+    "lookahead-lead": Method(lambda lr: gj.lookahead(4, 0.5)(gj.lead(optax.sgd(lr), coupling=1.0)), 2),
+    "ema-cgd": Method(lambda lr: gj.ema(0.9)(gj.cgd(lr, tol=1e-10, maxiter=30)), 1),
 }

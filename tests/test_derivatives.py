@@ -197,6 +197,8 @@ def compute_all(game, params, batch, t, w1, w2, t2, delta):
     out["mixed_v"], out["mixed"] = gjd.mixed_products(game, params, batch, delta)
     out["mixed_only_x"] = gjd.mixed_products(game, params, batch, gj.Players(delta.x, zeros.y))[1]
     out["mixed_only_y"] = gjd.mixed_products(game, params, batch, gj.Players(zeros.x, delta.y))[1]
+    out["player_x"] = gjd.player_field_jvp(game, params, batch, "x", delta.y)
+    out["player_y"] = gjd.player_field_jvp(game, params, batch, "y", delta.x)
     out["jtp_v"], out["jtp"] = gjd.jacobian_transpose_product(game, params, batch, w1)
     out["jacobian"] = gjd.field_jacobian(game, params, batch)
     return out
@@ -370,3 +372,12 @@ def test_jacobian_transpose_product(name):
     np.testing.assert_allclose(flat(out["jtp"]), ref.J.T @ flat(w), rtol=0, atol=TOL)
     np.testing.assert_allclose(flat(out["jtp"]), ref.J_fd.T @ flat(w), rtol=0, atol=FD_TOL)
     assert np.abs(flat(out["jtp"]) - ref.J @ flat(w)).max() > 1e-3
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_player_field_jvp(name):
+    """(v_x, Jxy·Δy) and (v_y, Jyx·Δx): one player's gradient and its mixed product."""
+    ref, out = reference(name), outputs(name)
+    (vx, jxy_dy), (vy, jyx_dx) = out["player_x"], out["player_y"]
+    np.testing.assert_allclose(np.concatenate([flat(vx), flat(vy)]), ref.v, rtol=0, atol=TOL)
+    assert_off_diagonal(ref, vectors(ref.case.params)[-1], gj.Players(jxy_dy, jyx_dx))

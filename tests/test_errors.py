@@ -812,5 +812,63 @@ def test_cli_rejects_an_empty_method_list(capsys, tmp_path):
 def test_a_base_state_initialized_for_another_dtype_is_rejected(method):
     """Adam's moments would silently turn float64 and break a later lax.scan: the update says why."""
     tx = method(optax.adam(0.1))
-    with pytest.raises(ValueError, match=r"base optimizer state of player [xy] after the update \(leaf .*\) has .* dtype float64.*float32"):
+    with pytest.raises(
+        ValueError,
+        match=r"base optimizer state of player [xy] after the update \(leaf .*\) has .* dtype float64.*float32",
+    ):
         _update(tx, _players(dtype=jnp.float32), _players(dtype=jnp.float64))
+
+
+# --------------------------------------------------------------------------------------------
+# Second-order methods and field adjustments
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    [
+        (lambda: gj.lead(SGD, coupling=float("nan")), r"coupling \(player x\)"),
+        (lambda: gj.lead(SGD, coupling=P(0.1, float("inf"))), r"coupling \(player y\)"),
+        (lambda: gj.lead(SGD, coupling="0.3"), r"coupling \(player x\) must be a real number"),
+        (lambda: gj.cgd(0.0), r"learning_rate \(player x\)"),
+        (lambda: gj.cgd(P(0.1, -1.0)), r"learning_rate \(player y\)"),
+        (lambda: gj.cgd(0.1, tol=-1e-3), r"^tol must lie in"),
+        (lambda: gj.cgd(0.1, maxiter=0), r"^maxiter must be an integer >= 1"),
+        (lambda: gj.acgd(1e-4, beta2=1.0), r"^beta2 must lie in \[0\.0, 1\.0\)"),
+        (lambda: gj.acgd(1e-4, eps=0.0), r"^eps must lie in \(0\.0"),
+        (lambda: gj.consensus(-1.0), r"gamma \(player x\) must lie in"),
+        (lambda: gj.sga(P(1.0, float("nan"))), r"lam \(player y\) must lie in"),
+    ],
+)
+def test_second_order_constructors_reject_bad_hyperparameters(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "usage"), [(gj.consensus, "gj.consensus(gamma)(inner)"), (gj.sga, "gj.sga(lam)(inner)")]
+)
+def test_field_adjustments_are_curried(wrapper, usage):
+    with pytest.raises(TypeError, match=re.escape(usage)):
+        wrapper(gj.gda(SGD))
+    with pytest.raises(TypeError, match="wraps a gj.GameTransformation"):
+        wrapper(1.0)(SGD)
+
+
+def test_lead_rejects_params_that_do_not_match_its_state():
+    tx = gj.lead(SGD, coupling=0.5)
+    with pytest.raises(ValueError, match="LEAD previous params"):
+        _update(tx, _players(x_shape=(2,)), _players(x_shape=(3,)))
+
+
+def test_acgd_rejects_params_that_do_not_match_its_state():
+    tx = gj.acgd(1e-3)
+    with pytest.raises(ValueError, match="ACGD second moments"):
+        _update(tx, _players(x_shape=(2,)), _players(x_shape=(3,)))
+
+
+def test_spectral_radius_refuses_a_non_differentiable_step():
+    """Adam divides by √ν, and ν = 0 at a fixed point: say so instead of returning NaN."""
+    game, _, optimum = gj.games.bilinear()
+    with pytest.raises(ValueError, match="not differentiable"):
+        gj.spectral_radius(gj.gda(optax.adam(0.1)), game, optimum)
