@@ -155,13 +155,14 @@ def run_method(spec: str, problem: games_lib.GameProblem, passes: int, tol: floa
 
 def format_table(rows: list[Row], tol: float) -> str:
     """A fixed-width text table of the rows."""
-    header = ("method", "passes/step", "steps", "final ‖ω−ω*‖", f"passes to {tol:g}", "status")
+    header = ("method", "passes/step", "steps", "final ‖ω−ω*‖", f"steps to {tol:g}", f"passes to {tol:g}", "status")
     lines = [
         (
             r.method,
             str(r.passes_per_step),
             str(r.steps),
             f"{r.final_distance:.3e}",
+            "-" if r.passes_to_tol is None else str(r.passes_to_tol // r.passes_per_step),
             "-" if r.passes_to_tol is None else str(r.passes_to_tol),
             r.status,
         )
