@@ -114,3 +114,26 @@ def test_traced_decay_under_vmap(problem):
     batched = jax.vmap(final_average)(decays)
     stacked = gj.averaged(run(problem, gj.ema([0.3, 0.9])(gj.gda(optax.sgd(0.1))), steps=10)[1])
     chex.assert_trees_all_close(batched, stacked, rtol=1e-12)
+
+
+def test_ema_slow_with_init_first_is_listing_1(problem):
+    """Listing 1: the EMA of the slow weights is a copy of the first one, then updated at each backtrack."""
+    k, beta = 3, 0.9
+    tx = gj.ema(beta, every=k, init="first")(gj.lookahead(k, 0.5)(gj.gda(optax.sgd(0.1))))
+    iterates, state = run(problem, tx)
+    expected = None
+    for t in range(k, STEPS + 1, k):
+        expected = iterates[t] if expected is None else beta * expected + (1 - beta) * iterates[t]
+    np.testing.assert_allclose(flat(gj.averaged(state)), expected, rtol=1e-12)
+    # Before the first backtrack the average still holds the initial params.
+    _, early = run(problem, tx, steps=k - 1)
+    np.testing.assert_allclose(flat(gj.averaged(early)), flat(problem.init), rtol=1e-12)
+
+
+def test_ema_init_first_with_several_decays(problem):
+    iterates, state = run(problem, gj.ema([0.5, 0.9], init="first")(gj.gda(optax.sgd(0.1))))
+    for i, beta in enumerate([0.5, 0.9]):
+        expected = iterates[1]
+        for theta in iterates[2:]:
+            expected = beta * expected + (1 - beta) * theta
+        np.testing.assert_allclose(flat(jax.tree.map(lambda a, i=i: a[i], gj.averaged(state))), expected, rtol=1e-12)

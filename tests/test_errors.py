@@ -872,3 +872,30 @@ def test_spectral_radius_refuses_a_non_differentiable_step():
     game, _, optimum = gj.games.bilinear()
     with pytest.raises(ValueError, match="not differentiable"):
         gj.spectral_radius(gj.gda(optax.adam(0.1)), game, optimum)
+
+
+def test_bfloat16_hyperparameters_are_numbers():
+    half = jnp.array(0.5, jnp.bfloat16)
+    gj.lookahead(2, half)
+    gj.ema(jnp.array(0.9, jnp.bfloat16))
+    gj.cgd(jnp.array(0.1, jnp.bfloat16))
+
+
+def test_an_unrelated_base_optimizer_error_is_not_blamed_on_the_state():
+    def branching():  # a base optimizer with Python control flow on a traced value
+        def update(updates, state, params=None):
+            if jnp.sum(updates) > 0:
+                return updates, state
+            return updates, state
+
+        return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+    tx = gj.gda(branching())
+    with pytest.raises(jax.errors.TracerBoolConversionError):
+        jax.jit(lambda p: tx.update(GAME, p, tx.init(p)))(_players())
+
+
+def test_base_optimizers_that_need_extra_arguments_say_so():
+    tx = gj.gda(optax.chain(optax.adam(0.1), optax.contrib.reduce_on_plateau()))
+    with pytest.raises(TypeError, match=r"needs extra arguments to update \(e\.g\. value="):
+        tx.update(GAME, _players(), tx.init(_players()))

@@ -169,3 +169,44 @@ def test_progress_falls_back_to_stderr_without_tqdm(monkeypatch, capsys):
     gj.fit(game, gj.gda(optax.sgd(0.1)), init, steps=40, log_every=2, progress=True, label="demo")
     err = capsys.readouterr().err
     assert "demo: 40/40 steps" in err
+
+
+def test_a_second_fit_with_the_same_objects_does_not_recompile(sbg):
+    from gamejax._src import training
+
+    game, init, _ = sbg
+    tx = gj.extragradient(optax.sgd(0.05))
+    sample = gj.games.sbg_sampler(4, DIM)
+    first = gj.fit(game, tx, init, steps=12, log_every=4, sample=sample, key=jax.random.key(0))
+    compiled = training._run_intervals._cache_size()
+    second = gj.fit(
+        game, tx, first.params, state=first.state, steps=12, log_every=4, sample=sample, key=jax.random.key(0)
+    )
+    assert training._run_intervals._cache_size() == compiled
+    assert not np.allclose(flat(second.params), flat(first.params))
+
+
+def test_a_continued_run_equals_an_uninterrupted_one(sbg):
+    game, init, optimum = sbg
+    tx = gj.ema(0.9)(gj.lookahead(4, 0.5)(gj.optimistic(optax.adam(0.01))))
+    common = dict(sample=gj.games.sbg_sampler(3, DIM), key=jax.random.key(3), log_every=2, equilibrium=optimum)
+    whole = gj.fit(game, tx, init, steps=14, **common)
+    first = gj.fit(game, tx, init, steps=8, **common)
+    rest = gj.fit(game, tx, first.params, state=first.state, initial_step=first.step, steps=6, **common)
+    chex.assert_trees_all_close((rest.params, rest.state), (whole.params, whole.state), rtol=1e-12)
+    assert int(rest.step) == int(whole.step) == 14
+    np.testing.assert_array_equal(rest.metrics["step"], whole.metrics["step"][4:])
+    np.testing.assert_allclose(rest.metrics["distance"], whole.metrics["distance"][4:], rtol=1e-12)
+
+
+def test_fit_vmaps_over_a_hyperparameter_captured_by_the_transformation():
+    game, init, optimum = gj.games.bilinear()
+
+    def final_distance(lr, alpha):
+        tx = gj.lookahead(6, alpha)(gj.gda(optax.sgd(lr)))
+        return gj.fit(game, tx, init, steps=60, log_every=30, equilibrium=optimum).metrics["distance"][-1]
+
+    lrs, alphas = jnp.array([0.1, 0.3, 0.5]), jnp.array([0.5, 0.4, 0.3])
+    swept = jax.vmap(final_distance)(lrs, alphas)
+    looped = [final_distance(float(lr), float(a)) for lr, a in zip(lrs, alphas, strict=True)]
+    np.testing.assert_allclose(swept, looped, rtol=1e-12)

@@ -11,6 +11,7 @@ import optax
 
 from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players
+from gamejax._src.tree_math import lerp
 
 
 class EmaState(NamedTuple):
@@ -46,7 +47,7 @@ def _blend(average: jax.Array, params: jax.Array, weight: jax.Array) -> jax.Arra
     if jnp.ndim(weight) == 1:
         weight = jnp.reshape(weight, (-1,) + (1,) * jnp.ndim(params))
         params = params[None]
-    return (average + weight * (params - average)).astype(average.dtype)
+    return lerp(average, params, weight)
 
 
 def _averaging_wrapper(
@@ -56,11 +57,13 @@ def _averaging_wrapper(
     stack: int | None,
     start: Any,
     every: Any,
+    include_initial: Any,
 ) -> Callable[[GameTransformation], GameTransformation]:
     """A wrapper that folds the params after every ``every``-th step (from ``start``) into an average.
 
-    ``weight(n)`` is the weight of the new iterate when it is the ``n``-th one averaged;
-    ``stack`` is the number of averages tracked at once (``None``: one, no leading axis).
+    ``weight(n)`` is the weight of the new iterate when it is the ``n``-th one averaged
+    (counting the initial params when ``include_initial``); ``stack`` is the number of averages
+    tracked at once (``None``: one, no leading axis).
     """
 
     def initial_average(params: Players) -> Players:
@@ -77,7 +80,7 @@ def _averaging_wrapper(
 
         def init(params: Players):
             zero = jnp.zeros([], jnp.int32)
-            n_averaged = jnp.asarray(start == 0, jnp.int32)
+            n_averaged = jnp.asarray(include_initial, jnp.int32)
             return state_type(inner.init(params), initial_average(params), zero, n_averaged)
 
         def update(game: Game, params: Players, state, batch: Batch = None):
@@ -97,7 +100,7 @@ def _averaging_wrapper(
     return wrap
 
 
-def ema(decay: Any, *, every: Any = 1) -> Callable[[GameTransformation], GameTransformation]:
+def ema(decay: Any, *, every: Any = 1, init: str = "params") -> Callable[[GameTransformation], GameTransformation]:
     """Exponential moving average of the params, kept in the state; the dynamics are unchanged.
 
     .. math::  \\bar\\omega_t = \\beta \\bar\\omega_{t-1} + (1 - \\beta) \\omega_t,
@@ -108,10 +111,15 @@ def ema(decay: Any, *, every: Any = 1) -> Callable[[GameTransformation], GameTra
     ``β``: pass a sequence and the average gets a leading axis, one entry per decay. With
     ``every = k`` over a ``lookahead(k, ...)`` stack, only the slow weights (the params right
     after each backtrack) are averaged: the lookahead paper's "EMA-slow" (App. F, Listing 1).
+    ``init="first"`` starts the average at the first averaged iterate instead of ``ω_0``, as
+    Listing 1 does; with few averaged iterates and ``β`` near 1 this keeps the random
+    initialization out of the average (App. F's reason for ``β = 0.8`` with large ``k``).
 
     Args:
       decay: ``β`` in ``[0, 1]``, or a sequence of them (may be traced).
       every: average only after every ``every``-th step (an integer ``>= 1``).
+      init: ``"params"`` (the average starts at the initial params, averaging paper eq. 2) or
+        ``"first"`` (it starts at the first averaged iterate; until then it holds the initial params).
 
     Returns:
       A wrapper ``ema(decay)(inner) -> GameTransformation`` with state :class:`EmaState`.
@@ -134,7 +142,12 @@ def ema(decay: Any, *, every: Any = 1) -> Callable[[GameTransformation], GameTra
     if decays.ndim > 1 or decays.size == 0:
         raise ValueError(f"decay must be a number or a non-empty 1-D sequence of numbers; got shape {decays.shape}.")
     stack = decays.shape[0] if decays.ndim == 1 else None
-    return _averaging_wrapper(EmaState, "ema", lambda n: 1.0 - decays, stack, 0, every)
+    checks.check_choice("init", init, ("params", "first"))
+    # The first iterate averaged replaces the average (weight 1); it is the second one when the
+    # initial params count as the first.
+    return _averaging_wrapper(
+        EmaState, "ema", lambda n: jnp.where(n == 1, 1.0, 1.0 - decays), stack, 0, every, init == "params"
+    )
 
 
 def moving_average(*, start: Any = 0, every: Any = 1) -> Callable[[GameTransformation], GameTransformation]:
@@ -164,7 +177,7 @@ def moving_average(*, start: Any = 0, every: Any = 1) -> Callable[[GameTransform
     """
     checks.check_int("start", start, minimum=0)
     checks.check_int("every", every, minimum=1)
-    return _averaging_wrapper(MovingAverageState, "moving_average", lambda n: 1.0 / n, None, start, every)
+    return _averaging_wrapper(MovingAverageState, "moving_average", lambda n: 1.0 / n, None, start, every, start == 0)
 
 
 def averaged(state: Any) -> Players:

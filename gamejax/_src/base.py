@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import optax
 
 from gamejax._src import checks
@@ -64,11 +65,8 @@ def update_player(bases: Players, player: str, grads: Any, states: Players, para
     try:
         updates, state = tx.update(grads, state, param)
     except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"The base optimizer of player {player} failed on params.{player}; most often its "
-            "state was initialized (tx.init) with params of a different structure or shapes. "
-            f"Original error: {err}"
-        ) from err
+        _explain(err, tx, state, param, player)
+        raise
     checks.check_same_layout(updates, param, f"updates.{player}", f"params.{player}", check_dtype=False)
     checks.check_same_layout(
         state,
@@ -78,6 +76,21 @@ def update_player(bases: Players, player: str, grads: Any, states: Players, para
         hint="The state was initialized (tx.init) for params of other shapes or dtypes than those passed to update.",
     )
     return updates, states._replace(**{player: state})
+
+
+def _explain(err: Exception, tx: Any, state: Any, param: Any, player: str) -> None:
+    """Re-raise a base optimizer's error with its likely cause, when gamejax can tell it."""
+    if not checks.same_layout(state, jax.eval_shape(tx.init, param)):
+        raise ValueError(
+            f"The base optimizer of player {player} failed because its state was initialized (tx.init) "
+            f"for params of another structure, shapes or dtypes than params.{player}. Original error: {err}"
+        ) from err
+    if isinstance(tx, optax.GradientTransformationExtraArgs) and "argument" in str(err):
+        raise TypeError(
+            f"The base optimizer of player {player} needs extra arguments to update (e.g. value= for "
+            "optax.contrib.reduce_on_plateau); gamejax calls tx.update(updates, state, params) only. "
+            f"Original error: {err}"
+        ) from err
 
 
 def update(bases: Players, grads: Players, states: Players, params: Players) -> tuple[Players, Players]:

@@ -38,8 +38,9 @@ def _numbers(name: str, value: Any, *, sequence: bool) -> list[float]:
     if isinstance(value, (bool, np.bool_, str, bytes)):
         raise ValueError(f"{name} must be a real number; got {value!r}.")
     array = np.asarray(value)
-    if array.dtype.kind not in "iuf":
+    if not (jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(array.dtype, jnp.integer)):
         raise ValueError(f"{name} must be a real number; got {value!r}.")
+    array = array.astype(np.float64)
     if array.ndim > int(sequence) or (array.ndim == 1 and array.size == 0):
         expected = "a number or a non-empty 1-D sequence of numbers" if sequence else "a single number"
         raise ValueError(f"{name} must be {expected}; got shape {array.shape}.")
@@ -67,6 +68,16 @@ def check_number(
         below = v < high if high_open else v <= high
         if not (above and below):  # also catches NaN
             raise ValueError(f"{name} must lie in {lo}{low}, {high}{hi}; got {value!r}.")
+
+
+def per_player_number(name: str, value: Any, **interval: Any) -> Any:
+    """``value`` as ``Players`` (one number for both, or ``Players(x, y)``), each checked by :func:`check_number`."""
+    from gamejax._src.core import Players
+
+    values = value if isinstance(value, Players) else Players(value, value)
+    for player, v in zip(("x", "y"), values, strict=True):
+        check_number(f"{name} (player {player})", v, **interval)
+    return values
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -116,8 +127,23 @@ def check_scalar_loss(loss: Any, what: str) -> None:
         raise ValueError(f"{what} must return a real floating-point scalar; got dtype {jnp.result_type(loss)}.")
 
 
+def dtype_of(leaf: Any) -> jnp.dtype:
+    """A leaf's own dtype (``jnp.result_type`` would turn a weak float32 into float64 under x64)."""
+    return leaf.dtype if hasattr(leaf, "dtype") else jnp.result_type(leaf)
+
+
+def leading_sizes(tree: Any) -> set:
+    """The leading-axis sizes of a pytree's leaves (``None`` for a 0-d leaf)."""
+    return {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in jax.tree.leaves(tree)}
+
+
 def _layout(tree: Any) -> list[tuple[tuple[int, ...], Any]]:
-    return [(jnp.shape(leaf), jnp.result_type(leaf)) for leaf in jax.tree.leaves(tree)]
+    return [(jnp.shape(leaf), dtype_of(leaf)) for leaf in jax.tree.leaves(tree)]
+
+
+def same_layout(tree: Any, reference: Any) -> bool:
+    """Whether two pytrees have the same structure, shapes and dtypes (arrays or ``jax.ShapeDtypeStruct``)."""
+    return jax.tree.structure(tree) == jax.tree.structure(reference) and _layout(tree) == _layout(reference)
 
 
 def check_same_layout(

@@ -88,6 +88,11 @@ def build_method(spec: str, options: Options) -> GameTransformation:
             )
         prefixes.append(head)
         rest = tail
+    if "nla" in prefixes and options.k_slow % options.k:
+        raise ValueError(
+            f"nested lookahead needs k_slow to be a multiple of k (it is then Alg. 6 of the lookahead paper); "
+            f"got k={options.k}, k_slow={options.k_slow}"
+        )
     tx = _BASES[rest](options)
     for prefix in reversed(prefixes):
         tx = _WRAPPERS[prefix](options)(tx)
@@ -101,7 +106,7 @@ class Row:
     method: str
     passes_per_step: int
     steps: int
-    final_distance: float
+    final_distance: float | None
     passes_to_tol: int | None
     status: str
     passes: list[float]
@@ -145,7 +150,7 @@ def run_method(spec: str, problem: games_lib.GameProblem, passes: int, tol: floa
         method=spec,
         passes_per_step=per_step,
         steps=steps,
-        final_distance=float(distance[-1]),
+        final_distance=float(distance[-1]) if np.isfinite(distance[-1]) else None,
         passes_to_tol=passes_to_tol,
         status=_status(distance, below.size > 0),
         passes=(step * per_step).astype(float).tolist(),
@@ -161,7 +166,7 @@ def format_table(rows: list[Row], tol: float) -> str:
             r.method,
             str(r.passes_per_step),
             str(r.steps),
-            f"{r.final_distance:.3e}",
+            "non-finite" if r.final_distance is None else f"{r.final_distance:.3e}",
             "-" if r.passes_to_tol is None else str(r.passes_to_tol // r.passes_per_step),
             "-" if r.passes_to_tol is None else str(r.passes_to_tol),
             r.status,

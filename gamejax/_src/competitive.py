@@ -43,7 +43,7 @@ class ACGDState(NamedTuple):
 
 
 def _solve_dtype(leaf: jax.Array) -> jnp.dtype:
-    return jnp.promote_types(jnp.result_type(leaf), jnp.float32)
+    return jnp.promote_types(checks.dtype_of(leaf), jnp.float32)
 
 
 def _to_solve(tree: Any) -> Any:
@@ -51,14 +51,22 @@ def _to_solve(tree: Any) -> Any:
 
 
 def _like(tree: Any, reference: Any) -> Any:
-    return jax.tree.map(lambda t, r: t.astype(jnp.result_type(r)), tree, reference)
+    return jax.tree.map(lambda t, r: t.astype(checks.dtype_of(r)), tree, reference)
 
 
 def _scale(step: Any, tree: Any) -> Any:
-    """``step ⊙ tree``: per-parameter step sizes (a tree like ``tree``) or one for the whole player."""
-    if jax.tree.structure(step) == jax.tree.structure(tree):
-        return jax.tree.map(lambda s, t: s * t, step, tree)
-    return jax.tree.map(lambda t: step * t, tree)
+    """``step ⊙ tree`` for per-parameter step sizes shaped like ``tree``."""
+    return jax.tree.map(lambda s, t: s * t, step, tree)
+
+
+def _broadcast(rates: Players, params: Players) -> Players:
+    """One step size per player as per-parameter step sizes (CGD is ACGD with ``A = ηI``)."""
+    return Players(
+        *(
+            jax.tree.map(lambda p, r=r: jnp.full(jnp.shape(p), r, _solve_dtype(p)), player)
+            for player, r in zip(params, rates, strict=True)
+        )
+    )
 
 
 def _neg(tree: Any) -> Any:
@@ -93,8 +101,8 @@ def local_nash(
     Args:
       field: ``v`` at ``params``; ``jvp``: ``t ↦ J·t`` linearized there.
       params: the params (for shapes and dtypes).
-      steps: ``Players`` of step sizes ``A_x, A_y``: scalars or trees shaped like the players.
-      guess: the warm start for ``u`` (in solve dtype, shaped like ``x``).
+      steps: ``Players`` of per-parameter step sizes ``A_x, A_y``, shaped like the players.
+      guess: the warm start for ``u`` (in solve dtype, shaped like ``x``), or ``None``.
       symmetric: use conjugate gradient (zero-sum games).
       tol, maxiter: the solver's relative tolerance and iteration cap.
 
@@ -117,7 +125,18 @@ def local_nash(
 
     rhs = _neg(_scale(root_x, optax.tree.sub(v.x, jxy(_scale(steps.y, v.y)))))
     solver = cg if symmetric else bicgstab
-    u, info = solver(matvec, rhs, guess, tol=tol, maxiter=maxiter)
+
+    def solve(operator, b):
+        return solver(operator, b, guess, tol=tol, maxiter=maxiter)
+
+    def transpose_solve(operator, b):
+        return solver(operator, b, None, tol=tol, maxiter=maxiter)
+
+    # Implicit differentiation at the solution: the step can be differentiated in reverse mode
+    # (the while-loop solver itself cannot be).
+    u, info = jax.lax.custom_linear_solve(
+        matvec, rhs, solve, transpose_solve=None if symmetric else transpose_solve, symmetric=symmetric, has_aux=True
+    )
     dx = _scale(root_x, u)
     dy = _neg(_scale(steps.y, optax.tree.add(v.y, jyx(dx))))
     return _like(Players(dx, dy), params), u, info
@@ -144,7 +163,7 @@ def _at(rates: Players, count: jax.Array) -> Players:
 
 def _empty_solve(params: Players) -> tuple[Any, jax.Array, jax.Array]:
     solution = optax.tree.zeros_like(_to_solve(params.x))
-    dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(params.x))
+    dtype = jnp.result_type(jnp.float32, *(checks.dtype_of(leaf) for leaf in jax.tree.leaves(params.x)))
     return solution, jnp.zeros([], jnp.int32), jnp.zeros([], dtype)
 
 
@@ -195,9 +214,16 @@ def cgd(learning_rate: Any, *, tol: Any = 1e-6, maxiter: Any = 50, warm_start: b
     def update(game: Game, params: Players, state: CGDState, batch: Batch = None):
         (batch,) = split_batch(batch, 1, "cgd")
         field, jvp = linearize_field(game, params, batch)
-        guess = state.solution if warm_start else optax.tree.zeros_like(state.solution)
+        guess = state.solution if warm_start else None
         updates, solution, info = local_nash(
-            field, jvp, params, _at(rates, state.count), guess, symmetric=game.zero_sum, tol=tol, maxiter=maxiter
+            field,
+            jvp,
+            params,
+            _broadcast(_at(rates, state.count), params),
+            guess,
+            symmetric=game.zero_sum,
+            tol=tol,
+            maxiter=maxiter,
         )
         return updates, CGDState(solution, info.iterations, info.residual.astype(state.residual.dtype), state.count + 1)
 
@@ -267,7 +293,7 @@ def acgd(
                 for nu_p, a in zip(nu, alphas, strict=True)
             )
         )
-        guess = state.solution if warm_start else optax.tree.zeros_like(state.solution)
+        guess = state.solution if warm_start else None
         updates, solution, info = local_nash(
             field, jvp, params, steps, guess, symmetric=game.zero_sum, tol=tol, maxiter=maxiter
         )

@@ -152,7 +152,7 @@ def zero_sum(f: Callable, *, name: str = "zero-sum game") -> Game:
     def field_and_losses(params: Players, batch: Batch) -> tuple[Players, Players]:
         checks.check_players(params, "params")
         value, (gx, gy) = jax.value_and_grad(call, argnums=(0, 1))(params.x, params.y, batch)
-        return Players(gx, optax.tree.scale(-1.0, gy)), Players(value, -value)
+        return Players(gx, jax.tree.map(jnp.negative, gy)), Players(value, -value)
 
     return Game(field_and_losses, zero_sum=True, name=name)
 
@@ -252,10 +252,9 @@ def split_batch(batch: Batch, n: int, method: str) -> list[Batch]:
     """The batch for each of a method's ``n`` game evaluations in one step."""
     if not isinstance(batch, PerEvaluation):
         return [batch] * n
-    leaves = jax.tree.leaves(batch.batches)
-    if not leaves:
+    sizes = checks.leading_sizes(batch.batches)
+    if not sizes:
         raise ValueError(f"{method}: PerEvaluation holds no arrays; expected {n} stacked batches.")
-    sizes = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in leaves}
     if sizes != {n}:
         raise ValueError(
             f"{method} evaluates the game {n} time(s) per step, so a PerEvaluation batch must "

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players
 from gamejax._src.training import make_step
 
@@ -16,7 +17,7 @@ from gamejax._src.training import make_step
 def _split_inexact(tree: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
     """Flatten the floating-point leaves of ``tree`` into one vector; other leaves stay fixed."""
     leaves, treedef = jax.tree.flatten(tree)
-    moving = [i for i, leaf in enumerate(leaves) if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+    moving = [i for i, leaf in enumerate(leaves) if jnp.issubdtype(checks.dtype_of(leaf), jnp.inexact)]
     dtype = jnp.result_type(*[leaves[i] for i in moving]) if moving else jnp.float32
     sizes = [jnp.size(leaves[i]) for i in moving]
     flat = jnp.concatenate([jnp.ravel(leaves[i]).astype(dtype) for i in moving]) if moving else jnp.zeros(0)
@@ -25,7 +26,7 @@ def _split_inexact(tree: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
         out = list(leaves)
         offset = 0
         for i, size in zip(moving, sizes, strict=True):
-            out[i] = vector[offset : offset + size].reshape(jnp.shape(leaves[i])).astype(jnp.result_type(leaves[i]))
+            out[i] = vector[offset : offset + size].reshape(jnp.shape(leaves[i])).astype(checks.dtype_of(leaves[i]))
             offset += size
         return jax.tree.unflatten(treedef, out)
 

@@ -6,6 +6,7 @@ they compose with every method (first- or second-order) and every other wrapper.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gamejax._src import base as base_lib
 from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players
+from gamejax._src.tree_math import add_scaled
 
 Adjust = Callable[[Game], Game]
 
@@ -36,26 +37,13 @@ def _field_wrapper(adjust: Adjust, name: str) -> Callable[[GameTransformation], 
 
 
 def _add_scaled(field: Players, correction: Players, scale: Players) -> Players:
-    return Players(
-        *(
-            jax.tree.map(lambda v, c, s=s: (v + s * c).astype(v.dtype), vp, cp)
-            for vp, cp, s in zip(field, correction, scale, strict=True)
-        )
-    )
-
-
-def _check_coefficient(name: str, value: Any) -> Players:
-    values = base_lib.per_player(value)
-    for player, v in zip(("x", "y"), values, strict=True):
-        checks.check_number(f"{name} (player {player})", v, low=0.0, high=float("inf"), high_open=True)
-    return values
+    return Players(*(add_scaled(v, c, s) for v, c, s in zip(field, correction, scale, strict=True)))
 
 
 def _examples(batch: Batch) -> tuple[Batch, int]:
     """The batch as examples along the leading axis, each a batch of one."""
-    leaves = jax.tree.leaves(batch)
-    sizes = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in leaves}
-    if not leaves or len(sizes) != 1 or None in sizes or min(sizes) < 2:
+    sizes = checks.leading_sizes(batch)
+    if len(sizes) != 1 or None in sizes or min(sizes) < 2:
         raise ValueError(
             "consensus(debias=True) needs a batch whose leaves all share a leading example axis of "
             f"size >= 2 (the loss of a batch being the mean over it); got leading sizes {sorted(map(str, sizes))}."
@@ -124,7 +112,7 @@ def consensus(gamma: Any, *, debias: bool = False) -> Callable[[GameTransformati
       2017 (§4, Alg. 2; supplement, "The bias in consensus optimization").
     """
     checks.check_not_transformation(gamma, "gj.consensus(gamma)(inner)")
-    gammas = _check_coefficient("gamma", gamma)
+    gammas = checks.per_player_number("gamma", gamma, low=0.0, high=math.inf, high_open=True)
 
     def adjust(game: Game) -> Game:
         return game.with_field(_consensus_field(game, gammas, debias), name=f"consensus({game.name})", zero_sum=False)
@@ -178,7 +166,7 @@ def sga(lam: Any, *, align: bool = False, eps: float = 0.1) -> Callable[[GameTra
       paper (§6).
     """
     checks.check_not_transformation(lam, "gj.sga(lam)(inner)")
-    lams = _check_coefficient("lam", lam)
+    lams = checks.per_player_number("lam", lam, low=0.0, high=math.inf, high_open=True)
 
     def adjust(game: Game) -> Game:
         return game.with_field(_sga_field(game, lams, align, eps), name=f"sga({game.name})", zero_sum=False)

@@ -87,10 +87,12 @@ def _scalar_quadratic(a: float, b: float, c: float, name: str) -> GameProblem:
 
 
 def qp1() -> GameProblem:
-    """QP-1 of the lookahead paper (App. E.1): ``L(x, y) = −3x² + 4xy − y²``, equilibrium ``(0, 0)``.
+    """QP-1 of the lookahead paper (App. E.1): ``L(x, y) = −3x² + 4xy − y²``, stationary at ``(0, 0)``.
 
-    With one step size shared by both players GDA's spectral radius exceeds 1; per-player step
-    sizes are needed.
+    ``x`` minimizes a function concave in ``x``, so ``(0, 0)`` is a stationary point rather than
+    a Nash equilibrium (the paper calls it the optimum); it is locally stable for suitable
+    per-player step sizes, while with one step size shared by both players GDA's spectral
+    radius exceeds 1.
     """
     return _scalar_quadratic(-3.0, 4.0, -1.0, "QP-1")
 

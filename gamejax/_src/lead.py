@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
-import jax
 import optax
 
 from gamejax._src import base as base_lib
 from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players, split_batch
-from gamejax._src.derivatives import mixed_products, player_field_jvp
+from gamejax._src.derivatives import player_field_jvp
+from gamejax._src.tree_math import add_scaled
 
 
 class LEADState(NamedTuple):
@@ -23,10 +24,6 @@ class LEADState(NamedTuple):
 
     base: Players
     previous: Players
-
-
-def _corrected(field: Any, product: Any, coupling: Any) -> Any:
-    return jax.tree.map(lambda v, p: (v + coupling * p).astype(v.dtype), field, product)
 
 
 def lead(base: Any, *, coupling: Any, alternating: bool = False) -> GameTransformation:
@@ -58,8 +55,9 @@ def lead(base: Any, *, coupling: Any, alternating: bool = False) -> GameTransfor
       alternating: update ``x`` then ``y`` at the new ``x`` (Alg. 2) instead of simultaneously.
 
     Returns:
-      A :class:`GameTransformation` with state :class:`LEADState`. With :class:`gamejax.PerEvaluation`
-      batches, slice 0 serves ``x``'s evaluation and slice 1 ``y``'s.
+      A :class:`GameTransformation` with state :class:`LEADState`. Each player's gradient and
+      mixed product is one game evaluation: with :class:`gamejax.PerEvaluation` batches, slice 0
+      serves ``x``'s and slice 1 ``y``'s (simultaneous or alternating).
 
     Example:
       >>> import optax, gamejax as gj
@@ -72,11 +70,9 @@ def lead(base: Any, *, coupling: Any, alternating: bool = False) -> GameTransfor
       <https://arxiv.org/abs/2010.13846>`_, 2023 (Alg. 1, eq. 12; App. G, Alg. 2).
     """
     bases = base_lib.as_players(base)
-    couplings = base_lib.per_player(coupling)
-    for player, value in zip(("x", "y"), couplings, strict=True):
-        checks.check_number(
-            f"coupling (player {player})", value, low=-float("inf"), high=float("inf"), low_open=True, high_open=True
-        )
+    couplings = checks.per_player_number(
+        "coupling", coupling, low=-math.inf, high=math.inf, low_open=True, high_open=True
+    )
 
     def init(params: Players) -> LEADState:
         return LEADState(base_lib.init(bases, params), params)
@@ -84,18 +80,18 @@ def lead(base: Any, *, coupling: Any, alternating: bool = False) -> GameTransfor
     def update(game: Game, params: Players, state: LEADState, batch: Batch = None):
         checks.check_same_layout(params, state.previous, "params", "the LEAD previous params")
         delta = optax.tree.sub(params, state.previous)
-        if not alternating:
-            (batch,) = split_batch(batch, 1, "lead")
-            field, products = mixed_products(game, params, batch, delta)
-            corrected = Players(*map(_corrected, field, products, couplings))
+        x_batch, y_batch = split_batch(batch, 2, "lead")
+        vx, jxy = player_field_jvp(game, params, x_batch, "x", delta.y)
+        gx = add_scaled(vx, jxy, couplings.x)
+        if not alternating:  # both players at (x_t, y_t); with one batch XLA shares the forward pass
+            vy, jyx = player_field_jvp(game, params, y_batch, "y", delta.x)
+            corrected = Players(gx, add_scaled(vy, jyx, couplings.y))
             updates, base_state = base_lib.update(bases, corrected, state.base, params)
             return updates, LEADState(base_state, params)
-        x_batch, y_batch = split_batch(batch, 2, "lead (alternating)")
-        vx, jxy = player_field_jvp(game, params, x_batch, "x", delta.y)
-        ux, base_state = base_lib.update_player(bases, "x", _corrected(vx, jxy, couplings.x), state.base, params)
+        ux, base_state = base_lib.update_player(bases, "x", gx, state.base, params)
         moved = params._replace(x=optax.apply_updates(params.x, ux))
         vy, jyx = player_field_jvp(game, moved, y_batch, "y", optax.tree.sub(moved.x, params.x))
-        uy, base_state = base_lib.update_player(bases, "y", _corrected(vy, jyx, couplings.y), base_state, moved)
+        uy, base_state = base_lib.update_player(bases, "y", add_scaled(vy, jyx, couplings.y), base_state, moved)
         return Players(ux, uy), LEADState(base_state, params)
 
     return GameTransformation(init, update)

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gamejax._src import checks
+
 Tree = Any
 
 
@@ -23,7 +25,8 @@ class SolveInfo(NamedTuple):
 
     Attributes:
       iterations: iterations run (each costs one matrix-vector product for CG, two for BiCGSTAB).
-      residual: final relative residual ``‖b − A·x‖ / ‖b‖`` (0 when ``b = 0``).
+      residual: final relative residual ``‖r‖ / ‖b‖`` of the solver's recursively updated residual
+        ``r`` (which tracks ``b − A·x`` up to rounding), 0 when ``b = 0``.
     """
 
     iterations: jax.Array
@@ -31,7 +34,7 @@ class SolveInfo(NamedTuple):
 
 
 def _accumulator_dtype(tree: Tree) -> jnp.dtype:
-    return jnp.result_type(jnp.float32, *jax.tree.leaves(tree))
+    return jnp.result_type(jnp.float32, *(checks.dtype_of(leaf) for leaf in jax.tree.leaves(tree)))
 
 
 def _dot(a: Tree, b: Tree, dtype: jnp.dtype) -> jax.Array:
@@ -58,17 +61,27 @@ def _threshold(b_norm: jax.Array, tol: Any) -> jax.Array:
     return jnp.maximum(tol * b_norm, jnp.finfo(b_norm.dtype).tiny)
 
 
-def cg(matvec: Callable[[Tree], Tree], b: Tree, x0: Tree, *, tol: Any, maxiter: int) -> tuple[Tree, SolveInfo]:
+def _start(matvec: Callable[[Tree], Tree], b: Tree, x0: Tree | None) -> tuple[Tree, Tree]:
+    """The initial iterate and residual: ``b − A·x0`` for a warm start, ``b`` from zero."""
+    if x0 is None:
+        return optax.tree.zeros_like(b), b
+    return x0, optax.tree.sub(b, matvec(x0))
+
+
+def cg(
+    matvec: Callable[[Tree], Tree], b: Tree, x0: Tree | None = None, *, tol: Any, maxiter: int
+) -> tuple[Tree, SolveInfo]:
     """Conjugate gradient for a symmetric positive-definite ``A``: solve ``A·x = b`` from ``x0``.
 
     Stops when ``‖r‖ <= tol·‖b‖`` or after ``maxiter`` iterations. The initial residual is
-    ``b − A·x0`` (a warm start is honoured, not mistaken for a cold one), and an exactly
+    ``b − A·x0`` (a warm start is honoured, not mistaken for a cold one; ``x0=None`` starts
+    from zero without that product), and an exactly
     converged iteration (``r = 0``) cannot produce ``0/0``.
     """
     dtype = _accumulator_dtype(b)
     b_norm = jnp.sqrt(_dot(b, b, dtype))
     threshold = _threshold(b_norm, tol)
-    r = optax.tree.sub(b, matvec(x0))
+    x0, r = _start(matvec, b, x0)
     rs = _dot(r, r, dtype)
 
     def cond(carry):
@@ -92,7 +105,9 @@ def cg(matvec: Callable[[Tree], Tree], b: Tree, x0: Tree, *, tol: Any, maxiter: 
     return x, SolveInfo(k, residual.astype(dtype))
 
 
-def bicgstab(matvec: Callable[[Tree], Tree], b: Tree, x0: Tree, *, tol: Any, maxiter: int) -> tuple[Tree, SolveInfo]:
+def bicgstab(
+    matvec: Callable[[Tree], Tree], b: Tree, x0: Tree | None = None, *, tol: Any, maxiter: int
+) -> tuple[Tree, SolveInfo]:
     """BiCGSTAB for a general (non-symmetric) ``A``: solve ``A·x = b`` from ``x0``.
 
     Same stopping rule, warm start and 0/0 guards as :func:`cg`; two products per iteration.
@@ -100,7 +115,7 @@ def bicgstab(matvec: Callable[[Tree], Tree], b: Tree, x0: Tree, *, tol: Any, max
     dtype = _accumulator_dtype(b)
     b_norm = jnp.sqrt(_dot(b, b, dtype))
     threshold = _threshold(b_norm, tol)
-    r = optax.tree.sub(b, matvec(x0))
+    x0, r = _start(matvec, b, x0)
     r_hat = r
     one = jnp.ones([], dtype)
     zeros = optax.tree.zeros_like(b)

@@ -13,6 +13,7 @@ from gamejax._src import alternating as alternating_lib
 from gamejax._src import base as base_lib
 from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players, split_batch
+from gamejax._src.tree_math import lerp
 
 
 class LookaheadState(NamedTuple):
@@ -44,15 +45,7 @@ class AlternatingLookaheadState(NamedTuple):
 
 
 def _check_alphas(alpha: Any) -> Players:
-    alphas = base_lib.per_player(alpha)
-    for player, value in zip(("x", "y"), alphas, strict=True):
-        checks.check_number(f"alpha (player {player})", value, low=0.0, high=1.0, low_open=True)
-    return alphas
-
-
-def _pull(slow: Any, fast: Any, alpha: Any) -> Any:
-    """``slow + alpha·(fast − slow)`` leaf by leaf, in each leaf's dtype (equation LA)."""
-    return jax.tree.map(lambda s, f: (s + alpha * (f - s)).astype(s.dtype), slow, fast)
+    return checks.per_player_number("alpha", alpha, low=0.0, high=1.0, low_open=True)
 
 
 def lookahead(k: Any, alpha: Any = 0.5) -> Callable[[GameTransformation], GameTransformation]:
@@ -113,7 +106,7 @@ def lookahead(k: Any, alpha: Any = 0.5) -> Callable[[GameTransformation], GameTr
             fast = optax.apply_updates(params, inner_updates)
             count = state.count + 1
             sync = count % k == 0
-            pulled = Players(*(_pull(s, f, a) for s, f, a in zip(slow, fast, alphas, strict=True)))
+            pulled = Players(*(lerp(s, f, a) for s, f, a in zip(slow, fast, alphas, strict=True)))
             updates = optax.tree.where(sync, optax.tree.sub(pulled, params), inner_updates)
             slow = optax.tree.where(sync, pulled, slow)
             return updates, LookaheadState(inner_state, slow, count)
@@ -136,8 +129,10 @@ def alternating_lookahead(
 
     Like :func:`alternating`, but each player keeps its own slow weights and backtracks
     after every ``k`` of *its own* base steps, immediately — so the opponent's next step
-    already sees the backtracked params. The lookahead paper calls this "alternating
-    lookahead" and finds the joint :func:`lookahead` better; it is here for comparison.
+    already sees the backtracked params. Steps are counted from 1 (the printed Alg. 7 tests
+    ``t % k == 0`` from ``t = 0``, which would backtrack after the very first step). The
+    lookahead paper calls this "alternating lookahead" and finds the joint :func:`lookahead`
+    better; it is here for comparison.
 
     Args:
       base: an ``optax.GradientTransformation`` for both players or ``gj.Players`` of them.
@@ -169,7 +164,7 @@ def alternating_lookahead(
         slow_p = optax.tree.where(n % k_p == 0, getattr(before, player), getattr(slow, player))
         fast_p = getattr(after, player)
         sync = (n + 1) % k_p == 0
-        new_p = optax.tree.where(sync, _pull(slow_p, fast_p, alpha_p), fast_p)
+        new_p = optax.tree.where(sync, lerp(slow_p, fast_p, alpha_p), fast_p)
         slow = slow._replace(**{player: optax.tree.where(sync, new_p, slow_p)})
         count = count._replace(**{player: n + 1})
         return after._replace(**{player: new_p}), (slow, count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -26,11 +27,13 @@ class FitResult(NamedTuple):
         steps, and the last step): ``step``, ``passes`` (game evaluations so far, the papers'
         x-axis), ``loss_x``, ``loss_y``, ``field_norm`` (‖v‖), ``finite`` (all params finite),
         ``distance`` (‖ω − ω*‖, when an equilibrium is given) and any user metrics.
+      step: the step count reached (pass it as ``initial_step`` to continue the run).
     """
 
     params: Players
     state: Any
     metrics: Metrics
+    step: jax.Array
 
 
 def make_step(game: Game, tx: GameTransformation) -> Callable[..., tuple[Players, Any, Metrics]]:
@@ -129,6 +132,75 @@ class _Progress:
             self.bar.close()
 
 
+@dataclasses.dataclass(frozen=True)
+class _Driver:
+    """What a compiled training program depends on besides its arrays (hashable: a jit static argument)."""
+
+    game: Game
+    tx: GameTransformation
+    sample: Callable | None
+    metrics: Callable | None
+    n_batches: int | None
+    passes_per_step: int
+
+    def batch_at(self, t: jax.Array, data: tuple) -> Batch:
+        stacked, _, _, key = data
+        if self.sample is not None:
+            return self.sample(jax.random.fold_in(key, t))
+        if stacked is not None:
+            return jax.tree.map(lambda a: a[t % self.n_batches], stacked)
+        return None
+
+    def metrics_batch(self, t: jax.Array, data: tuple) -> Batch:
+        _, given, _, key = data
+        if given is not None:
+            return given
+        if self.sample is not None:
+            return first_batch(self.sample(_metrics_key(key, t)))
+        return first_batch(self.batch_at(jnp.maximum(t - 1, 0), data))
+
+    def record(self, carry, data) -> Metrics:
+        params, state, t = carry
+        out = evaluate(self.game, params, self.metrics_batch(t, data), data[2])
+        out.update(step=t, passes=t * self.passes_per_step)
+        if self.metrics is not None:
+            out.update(self.metrics(params, state))
+        return out
+
+    def advance(self, carry, data, n: int):
+        step = make_step(self.game, self.tx)
+
+        def body(carry, _):
+            params, state, t = carry
+            params, state, _ = step(params, state, self.batch_at(t, data))
+            return (params, state, t + 1), None
+
+        return jax.lax.scan(body, carry, None, length=n)[0]
+
+    def run_intervals(self, carry, data, n_intervals: int, interval: int):
+        def body(carry, _):
+            carry = self.advance(carry, data, interval)
+            return carry, self.record(carry, data)
+
+        return jax.lax.scan(body, carry, None, length=n_intervals)
+
+
+_run_intervals = jax.jit(_Driver.run_intervals, static_argnums=(0, 3, 4))
+_record = jax.jit(_Driver.record, static_argnums=0)
+
+
+def _stacked_batch_count(batches: Batch) -> int | None:
+    if batches is None:
+        return None
+    sizes = checks.leading_sizes(batches)
+    if len(sizes) != 1 or None in sizes or 0 in sizes:
+        raise ValueError(
+            "batches must be a non-empty pytree whose leaves all have the same non-zero leading "
+            f"(step) axis; got leading sizes {sorted(map(str, sizes))} (None: a 0-d leaf)."
+        )
+    return sizes.pop()
+
+
 def fit(
     game: Game,
     tx: GameTransformation,
@@ -145,15 +217,22 @@ def fit(
     eval_batch: Batch = None,
     metrics: Callable[[Players, Any], Metrics] | None = None,
     label: str = "fit",
+    initial_step: Any = 0,
 ) -> FitResult:
     """Train ``params`` with ``tx`` on ``game`` for ``steps`` steps as compiled ``lax.scan`` chunks.
 
     Batches come from one of: ``sample(key) -> batch``, called inside the scan, step ``t``
     using ``sample(jax.random.fold_in(key, t))`` (so the trajectory does not depend on
-    logging or chunking); ``batches``, a pytree whose leaves are stacked along a leading axis, step ``t``
-    using slice ``t % len``; or neither (``batch=None``, full-batch games). Metrics (see
-    :class:`FitResult`) are recorded at step 0 and every ``log_every`` steps, evaluated on
-    ``eval_batch`` if given, else on a fresh sample, else on the step's stacked batch.
+    logging or chunking); ``batches``, a pytree whose leaves are stacked along a leading
+    axis, step ``t`` using slice ``t % len``; or neither (``batch=None``, full-batch games).
+    Metrics (see :class:`FitResult`) are recorded at the first step and every ``log_every``
+    steps, evaluated on ``eval_batch`` if given, else on a fresh sample, else on the step's
+    stacked batch.
+
+    The compiled program is cached on ``(game, tx, sample, metrics)``: calling ``fit`` again
+    with the same objects (e.g. to continue a run) does not recompile. To continue a run,
+    pass its ``params``, ``state`` and ``step`` back (``initial_step=result.step``): batches,
+    step counts and passes then carry on where they stopped.
 
     ``fit`` is pure apart from the progress bar: it runs under ``jax.vmap`` (seeds, initial
     points, hyperparameters captured by ``tx``), where the progress bar is switched off.
@@ -173,9 +252,10 @@ def fit(
       eval_batch: the batch metrics are evaluated on.
       metrics: ``metrics(params, state) -> dict of scalars``, extra metrics to record.
       label: the progress bar's label.
+      initial_step: the step count to start from (default 0), to continue a run.
 
     Returns:
-      A :class:`FitResult` ``(params, state, metrics)``.
+      A :class:`FitResult` ``(params, state, metrics, step)``.
 
     Example:
       >>> import optax, gamejax as gj
@@ -187,6 +267,7 @@ def fit(
     """
     checks.check_players(params, "params")
     checks.check_int("steps", steps, minimum=0)
+    checks.check_int("initial_step", initial_step, minimum=0)
     if sample is not None and batches is not None:
         raise ValueError("fit takes either sample= or batches=, not both.")
     if sample is not None and key is None:
@@ -194,83 +275,29 @@ def fit(
     if log_every is None:
         log_every = max(1, steps // 100)
     checks.check_int("log_every", log_every, minimum=1)
-    traced = _is_traced((params, state, key, batches, eval_batch))
-    if progress is None:
-        progress = steps > 10_000
-    progress = bool(progress) and not traced
+    traced = _is_traced((params, state, key, batches, eval_batch, initial_step))
+    progress = bool(steps > 10_000 if progress is None else progress) and not traced
 
-    if batches is not None:
-        n_batches = {jnp.shape(a)[0] if jnp.ndim(a) else None for a in jax.tree.leaves(batches)}
-        if len(n_batches) != 1 or None in n_batches or 0 in n_batches:
-            raise ValueError(
-                "batches must be a non-empty pytree whose leaves all have the same non-zero leading "
-                f"(step) axis; got leading sizes {sorted(map(str, n_batches))} (None: a 0-d leaf)."
-            )
-        (n_batches,) = n_batches
-
-    def batch_at(t: jax.Array, data: tuple) -> Batch:
-        stacked, _, _ = data
-        if sample is not None:
-            return sample(jax.random.fold_in(key, t))
-        if stacked is not None:
-            return jax.tree.map(lambda a: a[t % n_batches], stacked)
-        return None
-
-    def metrics_batch(t: jax.Array, data: tuple) -> Batch:
-        stacked, given, _ = data
-        if given is not None:
-            return given
-        if sample is not None:
-            return first_batch(sample(_metrics_key(key, t)))
-        return first_batch(batch_at(jnp.maximum(t - 1, 0), data))
-
-    example_batch = batch_at(jnp.zeros([], jnp.int32), (batches, eval_batch, equilibrium))
-    passes_per_step = evaluations_per_step(game, tx, params, example_batch)
+    data = (batches, eval_batch, equilibrium, key)
+    probe = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0)
+    start = jnp.asarray(initial_step, jnp.int32)
+    passes_per_step = evaluations_per_step(game, tx, params, probe.batch_at(start, data))
+    driver = dataclasses.replace(probe, passes_per_step=passes_per_step)
     if state is None:
         state = tx.init(params)
-    step = make_step(game, tx)
-
-    def record(carry, data) -> Metrics:
-        params, state, t = carry
-        out = evaluate(game, params, metrics_batch(t, data), data[2])
-        out.update(step=t, passes=t * passes_per_step)
-        if metrics is not None:
-            out.update(metrics(params, state))
-        return out
-
-    def advance(carry, data, n: int):
-        def body(carry, _):
-            params, state, t = carry
-            params, state, _ = step(params, state, batch_at(t, data))
-            return (params, state, t + 1), None
-
-        return jax.lax.scan(body, carry, None, length=n)[0]
-
-    def run_intervals(carry, data, n_intervals: int, interval: int):
-        def body(carry, _):
-            carry = advance(carry, data, interval)
-            return carry, record(carry, data)
-
-        return jax.lax.scan(body, carry, None, length=n_intervals)
-
-    run_intervals = jax.jit(run_intervals, static_argnums=(2, 3))
-    data = (batches, eval_batch, equilibrium)
-    carry = (params, state, jnp.zeros([], jnp.int32))
-    logs = [jax.tree.map(lambda a: a[None], jax.jit(record)(carry, data))]
+    carry = (params, state, start)
+    logs = [jax.tree.map(lambda a: a[None], _record(driver, carry, data))]
     n_intervals, remainder = divmod(steps, log_every)
     bar = _Progress(steps, label) if progress else None
-    for size in _chunks(n_intervals, chunked=progress):
-        carry, chunk_logs = run_intervals(carry, data, size, log_every)
+    for n, interval in [(size, log_every) for size in _chunks(n_intervals, chunked=progress)] + (
+        [(1, remainder)] if remainder else []
+    ):
+        carry, chunk_logs = _run_intervals(driver, carry, data, n, interval)
         logs.append(chunk_logs)
         if bar:
-            bar.advance(size * log_every)
-    if remainder:
-        carry, chunk_logs = run_intervals(carry, data, 1, remainder)
-        logs.append(chunk_logs)
-        if bar:
-            bar.advance(remainder)
+            bar.advance(n * interval)
     if bar:
         bar.close()
     history = jax.tree.map(lambda *parts: jnp.concatenate(parts), *logs)
-    params, state, _ = carry
-    return FitResult(params, state, history)
+    params, state, step = carry
+    return FitResult(params, state, history, step)
