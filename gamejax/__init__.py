@@ -10,7 +10,7 @@ Methods turn per-player Optax optimizers into a :class:`GameTransformation`; wra
     result = gj.fit(game, tx, init, steps=1000, equilibrium=optimum)
 """
 
-from gamejax import derivatives, games
+from gamejax import derivatives, games, plots
 from gamejax._src.alternating import AlternatingState, alternating
 from gamejax._src.averaging import EmaState, MovingAverageState, averaged, ema, moving_average
 from gamejax._src.competitive import ACGDState, CGDState, acgd, cgd
@@ -24,7 +24,7 @@ from gamejax._src.core import (
     per_evaluation,
     zero_sum,
 )
-from gamejax._src.diagnostics import spectral_radius, step_jacobian
+from gamejax._src.diagnostics import decompose_jacobian, jacobian_eigenvalues, spectral_radius, step_jacobian
 from gamejax._src.extragradient import ExtragradientState, extragradient
 from gamejax._src.field_adjustments import consensus, sga
 from gamejax._src.gda import GDAState, gda
@@ -36,8 +36,11 @@ from gamejax._src.lookahead import (
     alternating_lookahead,
     lookahead,
 )
+from gamejax._src.momentum import ComplexMomentumState, complex_momentum
 from gamejax._src.optimistic import OptimisticState, optimistic
+from gamejax._src.svre import SVREState, svre
 from gamejax._src.training import FitResult, evaluate, evaluations_per_step, fit, make_step
+from gamejax._src.unrolled import UnrolledState, unrolled
 
 __version__ = "0.1.0"
 
@@ -60,6 +63,9 @@ __all__ = [
     "lead",
     "cgd",
     "acgd",
+    "unrolled",
+    "svre",
+    "complex_momentum",
     # wrappers
     "lookahead",
     "ema",
@@ -70,6 +76,8 @@ __all__ = [
     # diagnostics
     "step_jacobian",
     "spectral_radius",
+    "jacobian_eigenvalues",
+    "decompose_jacobian",
     # training
     "make_step",
     "fit",
@@ -89,7 +97,11 @@ __all__ = [
     "CGDState",
     "ACGDState",
     "SolveInfo",
+    "UnrolledState",
+    "SVREState",
+    "ComplexMomentumState",
     # modules
     "games",
     "derivatives",
+    "plots",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import optax
 
 import gamejax as gj
@@ -70,4 +71,12 @@ METHODS: dict[str, Method] = {
     "sga-aligned-optimistic": Method(lambda lr: gj.sga(0.5, align=True)(gj.optimistic(optax.sgd(lr))), 1),
     "lookahead-lead": Method(lambda lr: gj.lookahead(4, 0.5)(gj.lead(optax.sgd(lr), coupling=1.0)), 2),
     "ema-cgd": Method(lambda lr: gj.ema(0.9)(gj.cgd(lr, tol=1e-10, maxiter=30)), 1),
+    "unroll-y": Method(lambda lr: gj.unrolled(optax.sgd(lr), unroll=optax.sgd(lr), steps=2), 4),
+    "unroll-xy-adam-unrolling": Method(  # Adam's unrolled prediction stays ~lr away at the equilibrium
+        lambda lr: gj.unrolled(optax.sgd(lr), unroll=optax.adam(lr), steps=2, players="xy"), 6, sgd_based=False
+    ),
+    "complex-momentum": Method(lambda lr: gj.gda(gj.complex_momentum(lr, 0.5 * np.exp(1j * np.pi / 8))), 1),
+    "svre": Method(
+        lambda lr: gj.svre(lr, full_batch=None, dataset_size=10, snapshot_cost=1.0, restart_probability=0.2), 5
+    ),
 }

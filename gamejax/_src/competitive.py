@@ -24,12 +24,16 @@ class CGDState(NamedTuple):
       iterations: iterations the last solve used.
       residual: the last solve's final relative residual; above ``tol`` means it hit ``maxiter``.
       count: steps taken (for learning-rate schedules).
+      evaluations: game evaluations so far, in gradient-equivalents: per step one linearization,
+        two block products for the right-hand side and back-substitution, and two per
+        matrix-vector product of the solve (:func:`gamejax.fit` reports it as ``passes``).
     """
 
     solution: Any
     iterations: jax.Array
     residual: jax.Array
     count: jax.Array
+    evaluations: jax.Array
 
 
 class ACGDState(NamedTuple):
@@ -40,6 +44,7 @@ class ACGDState(NamedTuple):
     iterations: jax.Array
     residual: jax.Array
     count: jax.Array
+    evaluations: jax.Array
 
 
 def _solve_dtype(leaf: jax.Array) -> jnp.dtype:
@@ -167,6 +172,11 @@ def _empty_solve(params: Players) -> tuple[Any, jax.Array, jax.Array]:
     return solution, jnp.zeros([], jnp.int32), jnp.zeros([], dtype)
 
 
+def _evaluations(previous: jax.Array, info: SolveInfo) -> jax.Array:
+    """Add one step's cost: a linearization, two block products, two per matrix-vector product."""
+    return previous + (3 + 2 * info.matvecs).astype(previous.dtype)
+
+
 def cgd(learning_rate: Any, *, tol: Any = 1e-6, maxiter: Any = 50, warm_start: bool = True) -> GameTransformation:
     """Competitive gradient descent: each step plays the Nash equilibrium of the local bilinear game.
 
@@ -209,7 +219,7 @@ def cgd(learning_rate: Any, *, tol: Any = 1e-6, maxiter: Any = 50, warm_start: b
 
     def init(params: Players) -> CGDState:
         checks.check_players(params, "params")
-        return CGDState(*_empty_solve(params), jnp.zeros([], jnp.int32))
+        return CGDState(*_empty_solve(params), jnp.zeros([], jnp.int32), jnp.zeros([], jnp.float32))
 
     def update(game: Game, params: Players, state: CGDState, batch: Batch = None):
         (batch,) = split_batch(batch, 1, "cgd")
@@ -225,7 +235,9 @@ def cgd(learning_rate: Any, *, tol: Any = 1e-6, maxiter: Any = 50, warm_start: b
             tol=tol,
             maxiter=maxiter,
         )
-        return updates, CGDState(solution, info.iterations, info.residual.astype(state.residual.dtype), state.count + 1)
+        residual = info.residual.astype(state.residual.dtype)
+        evaluations = _evaluations(state.evaluations, info)
+        return updates, CGDState(solution, info.iterations, residual, state.count + 1, evaluations)
 
     return GameTransformation(init, update)
 
@@ -277,7 +289,7 @@ def acgd(
     def init(params: Players) -> ACGDState:
         checks.check_players(params, "params")
         nu = optax.tree.zeros_like(_to_solve(params))
-        return ACGDState(nu, *_empty_solve(params), jnp.zeros([], jnp.int32))
+        return ACGDState(nu, *_empty_solve(params), jnp.zeros([], jnp.int32), jnp.zeros([], jnp.float32))
 
     def update(game: Game, params: Players, state: ACGDState, batch: Batch = None):
         (batch,) = split_batch(batch, 1, "acgd")
@@ -297,6 +309,8 @@ def acgd(
         updates, solution, info = local_nash(
             field, jvp, params, steps, guess, symmetric=game.zero_sum, tol=tol, maxiter=maxiter
         )
-        return updates, ACGDState(nu, solution, info.iterations, info.residual.astype(state.residual.dtype), count)
+        residual = info.residual.astype(state.residual.dtype)
+        evaluations = _evaluations(state.evaluations, info)
+        return updates, ACGDState(nu, solution, info.iterations, residual, count, evaluations)
 
     return GameTransformation(init, update)

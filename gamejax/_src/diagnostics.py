@@ -11,22 +11,51 @@ import numpy as np
 
 from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players
+from gamejax._src.derivatives import field_jacobian
 from gamejax._src.training import make_step
 
 
+def _is_bookkeeping(path: tuple) -> bool:
+    """A state field named ``evaluations`` counts cost; it is not part of the dynamics."""
+    return bool(path) and getattr(path[-1], "name", None) == "evaluations"
+
+
 def _split_inexact(tree: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
-    """Flatten the floating-point leaves of ``tree`` into one vector; other leaves stay fixed."""
-    leaves, treedef = jax.tree.flatten(tree)
-    moving = [i for i, leaf in enumerate(leaves) if jnp.issubdtype(checks.dtype_of(leaf), jnp.inexact)]
-    dtype = jnp.result_type(*[leaves[i] for i in moving]) if moving else jnp.float32
-    sizes = [jnp.size(leaves[i]) for i in moving]
-    flat = jnp.concatenate([jnp.ravel(leaves[i]).astype(dtype) for i in moving]) if moving else jnp.zeros(0)
+    """Flatten the floating-point leaves of ``tree`` into one real vector; other leaves stay fixed.
+
+    A complex leaf (e.g. a complex momentum buffer) contributes its real and imaginary parts;
+    integer counters and ``evaluations`` fields (cost bookkeeping) are held fixed.
+    """
+    with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    leaves = [leaf for _, leaf in with_paths]
+    moving = [
+        i
+        for i, (path, leaf) in enumerate(with_paths)
+        if jnp.issubdtype(checks.dtype_of(leaf), jnp.inexact) and not _is_bookkeeping(path)
+    ]
+    real_dtypes = [jnp.finfo(checks.dtype_of(leaves[i])).dtype for i in moving]
+    dtype = jnp.result_type(*real_dtypes) if moving else jnp.float32
+    complex_leaf = [jnp.issubdtype(checks.dtype_of(leaves[i]), jnp.complexfloating) for i in moving]
+    sizes = [jnp.size(leaves[i]) * (2 if c else 1) for i, c in zip(moving, complex_leaf, strict=True)]
+
+    def parts(leaf: jax.Array, is_complex: bool) -> jax.Array:
+        flat = jnp.ravel(leaf)
+        return jnp.concatenate([flat.real, flat.imag]) if is_complex else flat
+
+    flat = (
+        jnp.concatenate([parts(leaves[i], c).astype(dtype) for i, c in zip(moving, complex_leaf, strict=True)])
+        if moving
+        else jnp.zeros(0)
+    )
 
     def rebuild(vector: jax.Array) -> Any:
         out = list(leaves)
         offset = 0
-        for i, size in zip(moving, sizes, strict=True):
-            out[i] = vector[offset : offset + size].reshape(jnp.shape(leaves[i])).astype(checks.dtype_of(leaves[i]))
+        for i, size, is_complex in zip(moving, sizes, complex_leaf, strict=True):
+            piece = vector[offset : offset + size]
+            if is_complex:
+                piece = piece[: size // 2] + 1j * piece[size // 2 :]
+            out[i] = piece.reshape(jnp.shape(leaves[i])).astype(checks.dtype_of(leaves[i]))
             offset += size
         return jax.tree.unflatten(treedef, out)
 
@@ -41,12 +70,14 @@ def step_jacobian(
     batch: Batch = None,
     steps: int = 1,
     state: Any = None,
+    warmup: int = 1,
 ) -> jax.Array:
     """The dense Jacobian of ``steps`` steps of ``tx`` as a map of params *and* optimizer state.
 
-    The step map ``(ω, s) ↦ (ω', s')`` is linearized with ``jax.jacfwd`` over every
+    The step map ``(ω, s) ↦ (ω', s')`` is linearized with ``jax.jacrev`` over every
     floating-point leaf of ``(params, state)``: momentum buffers, previous iterates, slow
-    weights, averages. Integer leaves (step counters) are held at their values, so ``steps``
+    weights, averages (complex buffers as real and imaginary parts). Integer leaves (step
+    counters) and cost bookkeeping (``evaluations`` fields) are held at their values, so ``steps``
     should cover a whole cycle of a periodic method (``k`` for ``lookahead(k, ...)``). Rows
     and columns follow the flattened floating-point leaves of ``(params, state)``. For small
     games only.
@@ -55,13 +86,19 @@ def step_jacobian(
       tx: the transformation; game: the game; params: where to linearize.
       batch: the batch every step uses.
       steps: number of steps composed.
-      state: the state to linearize at (default ``tx.init(params)``).
+      state: the state to linearize at (default: ``tx.init(params)`` advanced by ``warmup`` steps).
+      warmup: steps taken from ``tx.init(params)`` before linearizing, so that first-step special
+        cases (OGDA's first step has no previous gradient and is a plain GDA step) are left
+        behind; at a fixed point the params do not move, only counters and buffers settle.
 
     Returns:
       A square matrix.
     """
-    state = tx.init(params) if state is None else state
     step = make_step(game, tx)
+    if state is None:
+        state = tx.init(params)
+        for _ in range(warmup):
+            _, state, _ = step(params, state, batch)
     z0, rebuild = _split_inexact((params, state))
 
     def step_map(z):
@@ -70,7 +107,18 @@ def step_jacobian(
             p, s, _ = step(p, s, batch)
         return _split_inexact((p, s))[0]
 
-    return jax.jacfwd(step_map)(z0)
+    return jax.jacrev(step_map)(z0)
+
+
+def _fixed_point_gap(tx, game, params, batch, steps, state) -> float:
+    """The largest change of any floating-point leaf of (params, state) over ``steps`` steps."""
+    step = make_step(game, tx)
+    p, s = params, state
+    for _ in range(steps):
+        p, s, _ = step(p, s, batch)
+    before, _ = _split_inexact((params, state))
+    after, _ = _split_inexact((p, s))
+    return float(jnp.max(jnp.abs(after - before), initial=0.0))
 
 
 def spectral_radius(
@@ -81,16 +129,77 @@ def spectral_radius(
     batch: Batch = None,
     steps: int = 1,
     state: Any = None,
-) -> float:
-    """The spectral radius of ``steps`` steps of ``tx`` at ``params`` (see :func:`step_jacobian`).
+    warmup: int = 1,
+    check: bool = True,
+) -> jax.Array | float:
+    """The spectral radius of ``steps`` steps of ``tx`` at a fixed point (see :func:`step_jacobian`).
 
-    Below 1 at a fixed point, the method converges locally at that linear rate per ``steps``
-    steps (lookahead paper, Theorem 2/3; LEAD, Theorem 2).
+    Below 1, the method converges locally to the fixed point at that linear rate per ``steps``
+    steps (lookahead paper, Theorem 2/3; LEAD, Theorem 2; Numerics of GANs, Prop. 3). The
+    whole step map is linearized — params *and* optimizer state: momentum buffers (``optax.sgd``
+    with momentum, complex momentum), previous iterates (OGDA, LEAD), slow weights
+    (lookahead, over a whole cycle with ``steps = k``), averages, CG warm starts. States
+    whose update is not differentiable at a fixed point are refused: Adam, RMSprop and ACGD
+    divide by the square root of a second moment that is zero there.
+
+    Works under ``jax.vmap`` (e.g. over the learning rate a transformation captures, for a
+    grid search); there the checks below are skipped and non-differentiable steps give NaN.
+
+    Args:
+      tx, game, params, batch, steps, state, warmup: as in :func:`step_jacobian`; ``params``
+        (with that state) must be a fixed point of the step.
+      check: verify, when not traced, that the point is fixed and the Jacobian finite.
+
+    Returns:
+      The spectral radius (a float, or a traced scalar under transformations).
+
+    Raises:
+      ValueError: if ``params`` is not a fixed point or the step is not differentiable there.
+
+    Example:
+      >>> import optax, gamejax as gj
+      >>> game, _, optimum = gj.games.bilinear()
+      >>> round(gj.spectral_radius(gj.gda(optax.sgd(0.3)), game, optimum), 4)   # √(1 + η²)
+      1.044
     """
-    jacobian = np.asarray(step_jacobian(tx, game, params, batch=batch, steps=steps, state=state))
-    if not np.all(np.isfinite(jacobian)):
+    if state is None:
+        state = tx.init(params)
+        step = make_step(game, tx)
+        for _ in range(warmup):
+            _, state, _ = step(params, state, batch)
+    jacobian = step_jacobian(tx, game, params, batch=batch, steps=steps, state=state)
+    radius = jnp.max(jnp.abs(jnp.linalg.eigvals(jacobian)), initial=0.0)
+    if not check or not checks.is_concrete(radius):
+        return radius
+    if not np.all(np.isfinite(np.asarray(jacobian))):
         raise ValueError(
             "The step map is not differentiable here (its Jacobian has non-finite entries): e.g. Adam's "
             "update divides by the square root of a second moment that is zero at a fixed point."
         )
-    return float(np.max(np.abs(np.linalg.eigvals(jacobian))))
+    gap = _fixed_point_gap(tx, game, params, batch, steps, state)
+    scale = 1.0 + float(jnp.max(jnp.abs(_split_inexact((params, state))[0]), initial=0.0))
+    if gap > 1e-6 * scale:
+        raise ValueError(
+            f"params (with this state) is not a fixed point of {steps} step(s): they move by up to {gap:.3g}. "
+            "The spectral radius describes local convergence at a fixed point: pass the equilibrium."
+        )
+    return float(radius)
+
+
+def jacobian_eigenvalues(game: Game, params: Players, batch: Batch = None) -> jax.Array:
+    """The eigenvalues of the field's Jacobian ``J`` at ``params`` (dense; small games only).
+
+    At a fixed point, all real parts positive means the continuous dynamics ``ω' = −v(ω)``
+    are locally stable; imaginary parts mean rotation (Numerics of GANs, §3; lookahead paper §2).
+    """
+    return jnp.linalg.eigvals(field_jacobian(game, params, batch))
+
+
+def decompose_jacobian(jacobian: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``J = S + A``: the symmetric (potential) and antisymmetric (Hamiltonian) parts.
+
+    ``S = (J + Jᵀ)/2`` is the Jacobian of a potential game's gradient, ``A = (J − Jᵀ)/2`` the
+    rotational part that makes GDA cycle (Balduzzi et al. 2018; SGA adjusts the field by ``Aᵀv``).
+    """
+    jacobian = jnp.asarray(jacobian)
+    return 0.5 * (jacobian + jacobian.T), 0.5 * (jacobian - jacobian.T)

@@ -27,10 +27,12 @@ class SolveInfo(NamedTuple):
       iterations: iterations run (each costs one matrix-vector product for CG, two for BiCGSTAB).
       residual: final relative residual ``‖r‖ / ‖b‖`` of the solver's recursively updated residual
         ``r`` (which tracks ``b − A·x`` up to rounding), 0 when ``b = 0``.
+      matvecs: matrix-vector products used, including the warm start's ``A·x0``.
     """
 
     iterations: jax.Array
     residual: jax.Array
+    matvecs: jax.Array
 
 
 def _accumulator_dtype(tree: Tree) -> jnp.dtype:
@@ -81,6 +83,7 @@ def cg(
     dtype = _accumulator_dtype(b)
     b_norm = jnp.sqrt(_dot(b, b, dtype))
     threshold = _threshold(b_norm, tol)
+    warm = x0 is not None
     x0, r = _start(matvec, b, x0)
     rs = _dot(r, r, dtype)
 
@@ -102,7 +105,7 @@ def cg(
     zero_rhs = b_norm == 0
     x = optax.tree.where(zero_rhs, optax.tree.zeros_like(x), x)
     residual = jnp.where(zero_rhs, 0.0, jnp.sqrt(rs) / jnp.where(zero_rhs, 1.0, b_norm))
-    return x, SolveInfo(k, residual.astype(dtype))
+    return x, SolveInfo(k, residual.astype(dtype), k + int(warm))
 
 
 def bicgstab(
@@ -115,6 +118,7 @@ def bicgstab(
     dtype = _accumulator_dtype(b)
     b_norm = jnp.sqrt(_dot(b, b, dtype))
     threshold = _threshold(b_norm, tol)
+    warm = x0 is not None
     x0, r = _start(matvec, b, x0)
     r_hat = r
     one = jnp.ones([], dtype)
@@ -144,4 +148,4 @@ def bicgstab(
     x = optax.tree.where(zero_rhs, optax.tree.zeros_like(x), x)
     r_norm = jnp.sqrt(_dot(r, r, dtype))
     residual = jnp.where(zero_rhs, 0.0, r_norm / jnp.where(zero_rhs, 1.0, b_norm))
-    return x, SolveInfo(k, residual.astype(dtype))
+    return x, SolveInfo(k, residual.astype(dtype), 2 * k + int(warm))

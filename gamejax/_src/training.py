@@ -25,8 +25,10 @@ class FitResult(NamedTuple):
       state: the final transformation state.
       metrics: a dict of arrays with one entry per logged step (step 0, every ``log_every``
         steps, and the last step): ``step``, ``passes`` (game evaluations so far, the papers'
-        x-axis), ``loss_x``, ``loss_y``, ``field_norm`` (‖v‖), ``finite`` (all params finite),
-        ``distance`` (‖ω − ω*‖, when an equilibrium is given) and any user metrics.
+        x-axis: ``step × evaluations_per_step``, or what the method reports when its cost
+        varies, see :func:`reported_evaluations`), ``loss_x``, ``loss_y``, ``field_norm`` (‖v‖),
+        ``finite`` (all params finite), ``distance`` (‖ω − ω*‖, when an equilibrium is given)
+        and any user metrics.
       step: the step count reached (pass it as ``initial_step`` to continue the run).
     """
 
@@ -75,6 +77,21 @@ def evaluations_per_step(game: Game, tx: GameTransformation, params: Players, ba
     state = jax.eval_shape(tx.init, params)
     jax.eval_shape(lambda p, s, b: tx.update(counting_game, p, s, b), params, state, batch)
     return len(calls)
+
+
+def _reports_evaluations(node: Any) -> bool:
+    return isinstance(node, tuple) and "evaluations" in getattr(node, "_fields", ())
+
+
+def reported_evaluations(state: Any) -> jax.Array | None:
+    """The game evaluations a method counts itself, if a state in the stack reports them.
+
+    Methods whose cost varies from step to step (CGD/ACGD with a tolerance, SVRE's snapshots)
+    keep a cumulative ``evaluations`` field in their state; :func:`fit` reports it as ``passes``
+    instead of ``step × evaluations_per_step``.
+    """
+    found = [n for n in jax.tree.leaves(state, is_leaf=_reports_evaluations) if _reports_evaluations(n)]
+    return found[0].evaluations if found else None
 
 
 def evaluate(game: Game, params: Players, batch: Batch = None, equilibrium: Players | None = None) -> Metrics:
@@ -162,7 +179,9 @@ class _Driver:
     def record(self, carry, data) -> Metrics:
         params, state, t = carry
         out = evaluate(self.game, params, self.metrics_batch(t, data), data[2])
-        out.update(step=t, passes=t * self.passes_per_step)
+        reported = reported_evaluations(state)
+        passes = t * self.passes_per_step if reported is None else reported
+        out.update(step=t, passes=jnp.asarray(passes, jnp.float32))
         if self.metrics is not None:
             out.update(self.metrics(params, state))
         return out
