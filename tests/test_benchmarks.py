@@ -5,10 +5,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the scripts import their shared _common module
+REPRODUCTIONS = ["lookahead_fig3", "lookahead_fig4", "lookahead_qp", "lead_fig3", "lead_fig1", "averaging_ema"]
 
 
 def load(name: str):
@@ -33,3 +36,14 @@ def test_step_cost_quick(tmp_path):
     assert rows["ACGD (10 CG its)"]["counts"] == {"field": 1, "jvp": 22}
     tol_based = rows["ACGD (tol 1e-4)"]["counts"]
     assert tol_based["jvp"] == 2 + 2 * tol_based["cg_iterations"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REPRODUCTIONS)
+def test_reproduction_quick_mode_reproduces_the_papers_claims(name, tmp_path):
+    record = load(name).main(["--quick", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / f"{name}_quick.json").read_text())
+    assert (tmp_path / f"{name}_quick.png").stat().st_size > 10_000
+    assert saved["claims"] and saved["paper"]
+    missed = [c for c in record["claims"] if c["required"] and not c["reproduced"]]
+    assert not missed, missed
