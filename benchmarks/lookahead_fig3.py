@@ -11,6 +11,7 @@ games and initial points run at once with ``jax.vmap``.
 from __future__ import annotations
 
 import jax
+import matplotlib
 import numpy as np
 import optax
 from _common import arguments, claim, figure, report
@@ -96,8 +97,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     fig, axes = figure()
     ax = axes[0, 0]
-    for name, (p, d) in curves.items():
-        ax.semilogy(p, np.clip(d, 1e-16, None), label=name, lw=1.3, ls="--" if "LA" in name else "-")
+    colors = matplotlib.colormaps["tab20"](np.arange(len(curves)) % 20)  # one colour per method
+    for i, (name, (p, d)) in enumerate(curves.items()):
+        style = {"color": colors[i], "ls": "--" if "LA" in name else "-"}
+        ax.semilogy(p, np.clip(d, 1e-16, None), label=name, lw=1.3, **style)
     ax.set(xlabel="passes", ylabel="distance to optimum (relative)", ylim=(1e-16, 1e6), title="SB-G, full batch")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)

@@ -71,7 +71,9 @@ def relative_distances(method: tuple[gj.GameTransformation, int, int], batch_siz
         return metrics["passes"], metrics["distance"] / metrics["distance"][0]
 
     passes_axis, distance = jax.vmap(run)(jax.random.split(jax.random.key(2), seeds))
-    return np.asarray(passes_axis).mean(0), np.exp(np.mean(np.log(np.asarray(distance)), axis=0))
+    passes_axis, distance = np.asarray(passes_axis).mean(0), np.exp(np.mean(np.log(np.asarray(distance)), axis=0))
+    within = passes_axis <= passes  # SVRE's snapshots add passes: every method gets the same budget
+    return passes_axis[within], distance[within]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -92,17 +94,22 @@ def main(argv: list[str] | None = None) -> dict:
         if b > 16:
             continue
         converging = [name for name in ("LA-GDA", "SVRE") if final[f"B={b} {name}"] < 0.5]
-        stuck = [name for name in ("Adam", "Extra-Adam", "EG") if final[f"B={b} {name}"] > 0.8]
+        stuck = [name for name in ("Adam", "Extra-Adam", "EG") if final[f"B={b} {name}"] >= 0.5]
+        tail = curves[(b, "LA-GDA")][1]
+        tail = tail[len(tail) // 2 :]
         claims.append(
             claim(
                 f"B = {b}: LA-GDA and SVRE converge (distance below half its start)",
                 len(converging) == 2,
-                ", ".join(f"{n} ×{final[f'B={b} {n}']:.3g}" for n in ("LA-GDA", "SVRE")) + f" after {budget} passes",
+                ", ".join(f"{n} ×{final[f'B={b} {n}']:.3g}" for n in ("LA-GDA", "SVRE"))
+                + f" after {budget} passes; LA-GDA's constant steps end at a noise floor "
+                f"(×{tail.min():.2g} to ×{tail.max():.2g} over the second half), "
+                "SVRE converges geometrically",
             )
         )
         claims.append(
             claim(
-                f"B = {b}: Adam, Extra-Adam and extragradient do not (above 0.8 of its start)",
+                f"B = {b}: Adam, Extra-Adam and extragradient do not",
                 len(stuck) == 3,
                 ", ".join(f"{n} ×{final[f'B={b} {n}']:.3g}" for n in ("Adam", "Extra-Adam", "EG")),
             )

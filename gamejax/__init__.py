@@ -39,7 +39,15 @@ from gamejax._src.lookahead import (
 from gamejax._src.momentum import ComplexMomentumState, complex_momentum
 from gamejax._src.optimistic import OptimisticState, optimistic
 from gamejax._src.svre import SVREState, svre
-from gamejax._src.training import FitResult, evaluate, evaluations_per_step, fit, make_step
+from gamejax._src.training import (
+    FitResult,
+    evaluate,
+    evaluations_per_step,
+    fit,
+    make_step,
+    passes_per_step,
+    reported_evaluations,
+)
 from gamejax._src.unrolled import UnrolledState, unrolled
 
 __version__ = "0.1.0"
@@ -84,6 +92,8 @@ __all__ = [
     "FitResult",
     "evaluate",
     "evaluations_per_step",
+    "passes_per_step",
+    "reported_evaluations",
     # states
     "GDAState",
     "AlternatingState",

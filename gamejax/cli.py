@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pathlib
 import sys
 
@@ -38,6 +39,10 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     cmp.add_argument("--k-slow", type=int, default=defaults.k_slow, help="nested lookahead's outer k (default 60)")
     cmp.add_argument("--alpha", type=float, default=defaults.alpha, help="lookahead α (default 0.5)")
     cmp.add_argument("--ema-decay", type=float, default=defaults.ema_decay, help="EMA decay β (default 0.99)")
+    cmp.add_argument("--lead-alpha", type=float, default=defaults.lead_alpha, help="LEAD coupling α (default 0.5)")
+    cmp.add_argument("--gamma", type=float, default=defaults.gamma, help="consensus γ (default 1.0)")
+    cmp.add_argument("--lam", type=float, default=defaults.lam, help="SGA λ (default 1.0)")
+    cmp.add_argument("--unroll-steps", type=int, default=defaults.unroll_steps, help="unrolling steps (default 6)")
     cmp.add_argument(
         "--out",
         type=pathlib.Path,
@@ -61,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     options = compare.Options(
-        lr=args.lr, adam_lr=args.adam_lr, k=args.k, k_slow=args.k_slow, alpha=args.alpha, ema_decay=args.ema_decay
+        **{
+            field.name: getattr(args, field.name)
+            for field in dataclasses.fields(compare.Options)
+            if field.name != "adam_b1"
+        }
     )
     if args.passes < 1:
         cmp.error("--passes must be a positive integer")

@@ -21,6 +21,7 @@ class Method(NamedTuple):
     evaluations: int
     sgd_based: bool = True  # converges to high accuracy on a monotone game with a small constant step
     rtol: float = 1e-12  # for equivalence checks; Optax schedules compute in float32
+    passes: float | None = None  # cost per step in gradient-equivalents, if not `evaluations`
 
 
 METHODS: dict[str, Method] = {
@@ -63,12 +64,12 @@ METHODS: dict[str, Method] = {
         lambda lr: gj.cgd(gj.Players(lr, optax.linear_schedule(lr, 2 * lr, 20)), tol=1e-10, maxiter=30), 1, rtol=1e-6
     ),
     "acgd": Method(lambda lr: gj.acgd(lr, tol=1e-10, maxiter=30), 1, sgd_based=False),
-    "consensus-gda": Method(lambda lr: gj.consensus(0.5)(gj.gda(optax.sgd(lr))), 1),
+    "consensus-gda": Method(lambda lr: gj.consensus(0.5)(gj.gda(optax.sgd(lr))), 1, passes=3),
     "consensus-extragradient": Method(
-        lambda lr: gj.consensus(gj.Players(0.5, 0.2))(gj.extragradient(optax.sgd(lr))), 2
+        lambda lr: gj.consensus(gj.Players(0.5, 0.2))(gj.extragradient(optax.sgd(lr))), 2, passes=6
     ),
-    "sga-gda": Method(lambda lr: gj.sga(1.0)(gj.gda(optax.sgd(lr))), 1),
-    "sga-aligned-optimistic": Method(lambda lr: gj.sga(0.5, align=True)(gj.optimistic(optax.sgd(lr))), 1),
+    "sga-gda": Method(lambda lr: gj.sga(1.0)(gj.gda(optax.sgd(lr))), 1, passes=3),
+    "sga-aligned-optimistic": Method(lambda lr: gj.sga(0.5, align=True)(gj.optimistic(optax.sgd(lr))), 1, passes=3),
     "lookahead-lead": Method(lambda lr: gj.lookahead(4, 0.5)(gj.lead(optax.sgd(lr), coupling=1.0)), 2),
     "ema-cgd": Method(lambda lr: gj.ema(0.9)(gj.cgd(lr, tol=1e-10, maxiter=30)), 1),
     "unroll-y": Method(lambda lr: gj.unrolled(optax.sgd(lr), unroll=optax.sgd(lr), steps=2), 4),

@@ -138,7 +138,10 @@ def test_updates_keep_structure_and_dtypes(name, general):
 @pytest.mark.parametrize("name", NAMES)
 def test_counts_its_game_evaluations(name, general):
     tx = METHODS[name].build(0.05)
-    assert gj.evaluations_per_step(general.game, tx, general.init) == METHODS[name].evaluations
+    method = METHODS[name]
+    assert gj.evaluations_per_step(general.game, tx, general.init) == method.evaluations
+    expected_passes = method.evaluations if method.passes is None else method.passes
+    assert gj.passes_per_step(general.game, tx, general.init) == expected_passes
 
 
 @pytest.mark.parametrize("name", NAMES)

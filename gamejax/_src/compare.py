@@ -15,17 +15,21 @@ import optax
 from gamejax._src import games as games_lib
 from gamejax._src.alternating import alternating
 from gamejax._src.averaging import averaged, ema
+from gamejax._src.competitive import acgd, cgd
 from gamejax._src.core import GameTransformation
 from gamejax._src.extragradient import extragradient
+from gamejax._src.field_adjustments import consensus, sga
 from gamejax._src.gda import gda
+from gamejax._src.lead import lead
 from gamejax._src.lookahead import alternating_lookahead, lookahead
 from gamejax._src.optimistic import optimistic
-from gamejax._src.training import evaluations_per_step, fit
+from gamejax._src.training import fit, passes_per_step
+from gamejax._src.unrolled import unrolled
 
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """Hyperparameters shared by the method specs (defaults: lookahead paper, App. D.2)."""
+    """Hyperparameters shared by the method specs (defaults: lookahead paper, App. D.2, for η, k, α)."""
 
     lr: float = 0.3
     adam_lr: float = 0.01
@@ -34,6 +38,10 @@ class Options:
     k_slow: int = 60
     alpha: float = 0.5
     ema_decay: float = 0.99
+    lead_alpha: float = 0.5  # LEAD's coupling α (Alg. 1: coupling = α/η); radius 0.87 on x·y at η = 0.3
+    gamma: float = 1.0  # consensus
+    lam: float = 1.0  # SGA
+    unroll_steps: int = 6
 
 
 _BASES: dict[str, Callable[[Options], GameTransformation]] = {
@@ -45,6 +53,14 @@ _BASES: dict[str, Callable[[Options], GameTransformation]] = {
     "extra-adam": lambda o: extragradient(optax.adam(o.adam_lr, b1=o.adam_b1)),
     "oadam": lambda o: optimistic(optax.adam(o.adam_lr, b1=o.adam_b1), on="updates"),
     "alt-la-gda": lambda o: alternating_lookahead(optax.sgd(o.lr), k=o.k, alpha=o.alpha),
+    "unroll-y": lambda o: unrolled(optax.sgd(o.lr), unroll=optax.sgd(o.lr), steps=o.unroll_steps, players="y"),
+    "unroll-xy": lambda o: unrolled(optax.sgd(o.lr), unroll=optax.sgd(o.lr), steps=o.unroll_steps, players="xy"),
+    "lead": lambda o: lead(optax.sgd(o.lr), coupling=o.lead_alpha / o.lr),
+    "lead-adam": lambda o: lead(optax.adam(o.adam_lr, b1=o.adam_b1), coupling=o.lead_alpha, alternating=True),
+    "cgd": lambda o: cgd(o.lr, tol=1e-10, maxiter=100),
+    "acgd": lambda o: acgd(o.adam_lr, tol=1e-10, maxiter=100),
+    "co": lambda o: consensus(o.gamma)(gda(optax.sgd(o.lr))),
+    "sga": lambda o: sga(o.lam)(gda(optax.sgd(o.lr))),
 }
 
 _WRAPPERS: dict[str, Callable[[Options], Callable[[GameTransformation], GameTransformation]]] = {
@@ -63,7 +79,25 @@ GAMES: dict[str, Callable[[], games_lib.GameProblem]] = {
     "qp2": games_lib.qp2,
 }
 
-DEFAULT_METHODS = ("gda", "alt-gda", "eg", "ogda", "la-gda", "la-eg", "la-ogda", "nla-gda", "adam", "extra-adam")
+DEFAULT_METHODS = (
+    "gda",
+    "alt-gda",
+    "eg",
+    "ogda",
+    "la-gda",
+    "la-eg",
+    "la-ogda",
+    "nla-gda",
+    "unroll-y",
+    "lead",
+    "cgd",
+    "co",
+    "sga",
+    "adam",
+    "extra-adam",
+    "lead-adam",
+    "acgd",
+)
 
 
 def method_names() -> list[str]:
@@ -104,9 +138,10 @@ class Row:
     """One method's result in the comparison table."""
 
     method: str
-    passes_per_step: int
+    passes_per_step: float
     steps: int
     final_distance: float | None
+    steps_to_tol: int | None
     passes_to_tol: int | None
     status: str
     passes: list[float]
@@ -122,11 +157,14 @@ def _status(distance: np.ndarray, reached: bool) -> str:
 
 
 def run_method(spec: str, problem: games_lib.GameProblem, passes: int, tol: float, options: Options) -> Row:
-    """Run one method for about ``passes`` game evaluations and summarize its distance curve."""
+    """Run one method for ``passes`` game evaluations and summarize its distance curve.
+
+    Methods whose cost varies (CGD/ACGD's solves) report their own passes; every curve is cut
+    at the budget, so all methods get the same number of game evaluations.
+    """
     game, init, equilibrium = problem
     tx = build_method(spec, options)
-    per_step = max(1, evaluations_per_step(game, tx, init))
-    steps = passes // per_step
+    steps = max(1, int(passes // max(1, passes_per_step(game, tx, init))))
     track_average = spec.startswith("ema-")
 
     def average_distance(params, state):
@@ -142,18 +180,20 @@ def run_method(spec: str, problem: games_lib.GameProblem, passes: int, tol: floa
         progress=False,
         metrics=average_distance if track_average else None,
     )
-    distance = np.asarray(result.metrics["average_distance" if track_average else "distance"])
-    step = np.asarray(result.metrics["step"])
+    used = np.asarray(result.metrics["passes"]) <= passes
+    distance = np.asarray(result.metrics["average_distance" if track_average else "distance"])[used]
+    step = np.asarray(result.metrics["step"])[used]
+    spent = np.asarray(result.metrics["passes"])[used]
     below = np.flatnonzero(distance <= tol)
-    passes_to_tol = int(step[below[0]] * per_step) if below.size else None
     return Row(
         method=spec,
-        passes_per_step=per_step,
-        steps=steps,
+        passes_per_step=round(float(spent[-1] / max(step[-1], 1)), 2),
+        steps=int(step[-1]),
         final_distance=float(distance[-1]) if np.isfinite(distance[-1]) else None,
-        passes_to_tol=passes_to_tol,
+        steps_to_tol=int(step[below[0]]) if below.size else None,
+        passes_to_tol=int(spent[below[0]]) if below.size else None,
         status=_status(distance, below.size > 0),
-        passes=(step * per_step).astype(float).tolist(),
+        passes=spent.tolist(),
         distance=[float(d) if math.isfinite(d) else None for d in distance],
     )
 
@@ -164,10 +204,10 @@ def format_table(rows: list[Row], tol: float) -> str:
     lines = [
         (
             r.method,
-            str(r.passes_per_step),
+            f"{r.passes_per_step:g}",
             str(r.steps),
             "non-finite" if r.final_distance is None else f"{r.final_distance:.3e}",
-            "-" if r.passes_to_tol is None else str(r.passes_to_tol // r.passes_per_step),
+            "-" if r.steps_to_tol is None else str(r.steps_to_tol),
             "-" if r.passes_to_tol is None else str(r.passes_to_tol),
             r.status,
         )

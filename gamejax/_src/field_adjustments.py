@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gamejax._src import checks
+from gamejax._src import checks, cost
 from gamejax._src.core import Batch, Game, GameTransformation, Players
 from gamejax._src.tree_math import add_scaled
 
@@ -55,6 +55,7 @@ def _consensus_field(game: Game, gammas: Players, debias: bool):
     def plain(params: Players, batch: Batch):
         field, pullback, losses = jax.vjp(lambda p: game.field_and_losses(p, batch), params, has_aux=True)
         (grad_half_norm,) = pullback(field)  # Jᵀv = ∇(½‖v‖²)
+        cost.add(2)  # a double-backward pass: about two gradients on top of the field
         return _add_scaled(field, grad_half_norm, gammas), losses
 
     def debiased(params: Players, batch: Batch):
@@ -68,6 +69,7 @@ def _consensus_field(game: Game, gammas: Players, debias: bool):
         # ∇ of the unbiased ½·mean_{i≠j} v_i·v_j: cotangent (Σv − v_i) / (n(n−1)) on each v_i.
         cotangent = jax.tree.map(lambda f, s: (s[None] - f) / (n * (n - 1)), fields, total)
         (correction,) = pullback(cotangent)
+        cost.add(2)
         field = jax.tree.map(lambda s: s / n, total)
         return _add_scaled(field, correction, gammas), jax.tree.map(jnp.mean, losses)
 
@@ -125,6 +127,7 @@ def _sga_field(game: Game, lams: Players, align: bool, eps: float):
         field, jvp, losses = jax.linearize(lambda p: game.field_and_losses(p, batch), params, has_aux=True)
         (jt_v,) = jax.linear_transpose(jvp, params)(field)
         j_v = jvp(field)
+        cost.add(2)  # Jv and Jᵀv: about a gradient each on top of the field
         antisymmetric = jax.tree.map(lambda a, b: 0.5 * (a - b), jt_v, j_v)  # Aᵀv = ½(Jᵀ − J)v
         scale = lams
         if align:

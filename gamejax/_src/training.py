@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gamejax._src import checks
+from gamejax._src import checks, cost
 from gamejax._src.core import Batch, Game, GameTransformation, Players, apply_updates, first_batch
 
 Metrics = dict[str, jax.Array]
@@ -24,8 +24,8 @@ class FitResult(NamedTuple):
       params: the final params.
       state: the final transformation state.
       metrics: a dict of arrays with one entry per logged step (step 0, every ``log_every``
-        steps, and the last step): ``step``, ``passes`` (game evaluations so far, the papers'
-        x-axis: ``step × evaluations_per_step``, or what the method reports when its cost
+        steps, and the last step): ``step``, ``passes`` (cost so far, the papers' x-axis:
+        ``step × passes_per_step``, or what the method reports when its cost
         varies, see :func:`reported_evaluations`), ``loss_x``, ``loss_y``, ``field_norm`` (‖v‖),
         ``finite`` (all params finite), ``distance`` (‖ω − ω*‖, when an equilibrium is given)
         and any user metrics.
@@ -60,13 +60,8 @@ def make_step(game: Game, tx: GameTransformation) -> Callable[..., tuple[Players
     return step
 
 
-def evaluations_per_step(game: Game, tx: GameTransformation, params: Players, batch: Batch = None) -> int:
-    """How many times one step of ``tx`` evaluates the game's field (its cost in "passes").
-
-    Counted by tracing one step abstractly (``jax.eval_shape``: nothing is computed). A call
-    of the field inside a ``lax`` loop body counts once, so a custom transformation that
-    loops over field evaluations is under-counted; gamejax's methods unroll such loops.
-    """
+def _trace_cost(game: Game, tx: GameTransformation, params: Players, batch: Batch) -> tuple[int, float]:
+    """(field calls, declared extra gradient-equivalents) of one step, traced abstractly."""
     calls = []
 
     def counted(p: Players, b: Batch):
@@ -74,9 +69,34 @@ def evaluations_per_step(game: Game, tx: GameTransformation, params: Players, ba
         return game.field_and_losses(p, b)
 
     counting_game = game.with_field(counted)
-    state = jax.eval_shape(tx.init, params)
-    jax.eval_shape(lambda p, s, b: tx.update(counting_game, p, s, b), params, state, batch)
-    return len(calls)
+    with cost.counting() as extra:
+        state = jax.eval_shape(tx.init, params)
+        jax.eval_shape(lambda p, s, b: tx.update(counting_game, p, s, b), params, state, batch)
+    return len(calls), float(sum(extra))
+
+
+def evaluations_per_step(game: Game, tx: GameTransformation, params: Players, batch: Batch = None) -> int:
+    """How many times one step of ``tx`` evaluates the game's field.
+
+    This is how many independent batches the step can consume (:class:`gamejax.PerEvaluation`,
+    :func:`gamejax.per_evaluation`). Counted by tracing one step abstractly (``jax.eval_shape``:
+    nothing is computed); a call inside a ``lax`` loop or ``lax.cond`` body counts once.
+    """
+    return _trace_cost(game, tx, params, batch)[0]
+
+
+def passes_per_step(game: Game, tx: GameTransformation, params: Players, batch: Batch = None) -> float:
+    """The cost of one step in "passes", gradient-equivalents (the papers' x-axis).
+
+    Each field evaluation counts 1 (a player's gradient with its mixed product, LEAD's unit,
+    is one evaluation); derivative work on top of an evaluation counts what it declares:
+    consensus's vector-Jacobian product and SGA's two products 2 each. Methods whose cost
+    varies (CGD's solves, SVRE's snapshots) report their own count in their state, which
+    :func:`fit` uses instead (see :func:`reported_evaluations`).
+    """
+    calls, extra = _trace_cost(game, tx, params, batch)
+    total = calls + extra
+    return int(total) if float(total).is_integer() else total
 
 
 def _reports_evaluations(node: Any) -> bool:
@@ -300,8 +320,7 @@ def fit(
     data = (batches, eval_batch, equilibrium, key)
     probe = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0)
     start = jnp.asarray(initial_step, jnp.int32)
-    passes_per_step = evaluations_per_step(game, tx, params, probe.batch_at(start, data))
-    driver = dataclasses.replace(probe, passes_per_step=passes_per_step)
+    driver = dataclasses.replace(probe, passes_per_step=passes_per_step(game, tx, params, probe.batch_at(start, data)))
     if state is None:
         state = tx.init(params)
     carry = (params, state, start)
