@@ -10,7 +10,7 @@ Methods turn per-player Optax optimizers into a :class:`GameTransformation`; wra
     result = gj.fit(game, tx, init, steps=1000, equilibrium=optimum)
 """
 
-from gamejax import derivatives, games, plots
+from gamejax import data, derivatives, flax, games, gan, metrics, plots
 from gamejax._src.alternating import AlternatingState, alternating
 from gamejax._src.averaging import EmaState, MovingAverageState, averaged, ema, moving_average
 from gamejax._src.competitive import ACGDState, CGDState, acgd, cgd
@@ -36,6 +36,7 @@ from gamejax._src.lookahead import (
     alternating_lookahead,
     lookahead,
 )
+from gamejax._src.model_state import StatefulGame, WithModelState, init_state
 from gamejax._src.momentum import ComplexMomentumState, complex_momentum
 from gamejax._src.optimistic import OptimisticState, optimistic
 from gamejax._src.svre import SVREState, svre
@@ -62,6 +63,9 @@ __all__ = [
     "apply_updates",
     "PerEvaluation",
     "per_evaluation",
+    "StatefulGame",
+    "WithModelState",
+    "init_state",
     # methods
     "gda",
     "alternating",
@@ -114,4 +118,8 @@ __all__ = [
     "games",
     "derivatives",
     "plots",
+    "flax",
+    "gan",
+    "data",
+    "metrics",
 ]

@@ -13,6 +13,7 @@ import optax
 
 from gamejax._src import checks, cost
 from gamejax._src.core import Batch, Game, GameTransformation, Players, apply_updates, first_batch
+from gamejax._src.model_state import StatefulGame, WithModelState, bound_game, init_state
 
 Metrics = dict[str, jax.Array]
 
@@ -44,6 +45,11 @@ def make_step(game: Game, tx: GameTransformation) -> Callable[..., tuple[Players
     ``metrics`` holds ``update_norm`` (‖updates‖), a by-product of the step. Compile it with
     ``jax.jit``; it also runs under ``jax.vmap`` and ``jax.lax.scan``.
 
+    On a :class:`gamejax.StatefulGame` (modules with BatchNorm or spectral normalization),
+    ``state`` is ``WithModelState(tx_state, model_state)`` (:func:`gamejax.init_state`): the
+    transformation sees the game bound to the step's starting model state, which then
+    advances once (see :mod:`gamejax._src.model_state`).
+
     Example:
       >>> import jax, optax, jax.numpy as jnp, gamejax as gj
       >>> game = gj.zero_sum(lambda x, y: x * y)
@@ -54,14 +60,19 @@ def make_step(game: Game, tx: GameTransformation) -> Callable[..., tuple[Players
     """
 
     def step(params: Players, state: Any, batch: Batch = None):
-        updates, state = tx.update(game, params, state, batch)
-        return apply_updates(params, updates), state, {"update_norm": optax.tree.norm(updates)}
+        tx_game, tx_state = bound_game(game, state)
+        updates, tx_state = tx.update(tx_game, params, tx_state, batch)
+        if isinstance(game, StatefulGame):
+            tx_state = WithModelState(tx_state, game.advance(params, state.model_state, first_batch(batch)))
+        return apply_updates(params, updates), tx_state, {"update_norm": optax.tree.norm(updates)}
 
     return step
 
 
 def _trace_cost(game: Game, tx: GameTransformation, params: Players, batch: Batch) -> tuple[int, float]:
     """(field calls, declared extra gradient-equivalents) of one step, traced abstractly."""
+    if isinstance(game, StatefulGame):
+        raise TypeError(f"{game.name!r} carries model state: count the cost of game.bind(model_state).")
     calls = []
 
     def counted(p: Players, b: Batch):
@@ -198,7 +209,7 @@ class _Driver:
 
     def record(self, carry, data) -> Metrics:
         params, state, t = carry
-        out = evaluate(self.game, params, self.metrics_batch(t, data), data[2])
+        out = evaluate(bound_game(self.game, state)[0], params, self.metrics_batch(t, data), data[2])
         reported = reported_evaluations(state)
         passes = t * self.passes_per_step if reported is None else reported
         out.update(step=t, passes=jnp.asarray(passes, jnp.float32))
@@ -257,6 +268,7 @@ def fit(
     metrics: Callable[[Players, Any], Metrics] | None = None,
     label: str = "fit",
     initial_step: Any = 0,
+    model_state: Any = None,
 ) -> FitResult:
     """Train ``params`` with ``tx`` on ``game`` for ``steps`` steps as compiled ``lax.scan`` chunks.
 
@@ -292,6 +304,9 @@ def fit(
       metrics: ``metrics(params, state) -> dict of scalars``, extra metrics to record.
       label: the progress bar's label.
       initial_step: the step count to start from (default 0), to continue a run.
+      model_state: the initial model state of a :class:`gamejax.StatefulGame` (e.g.
+        ``pair.model_state`` from :func:`gamejax.flax.split`); the result's state is then
+        ``WithModelState(tx_state, model_state)``.
 
     Returns:
       A :class:`FitResult` ``(params, state, metrics, step)``.
@@ -320,9 +335,14 @@ def fit(
     data = (batches, eval_batch, equilibrium, key)
     probe = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0)
     start = jnp.asarray(initial_step, jnp.int32)
-    driver = dataclasses.replace(probe, passes_per_step=passes_per_step(game, tx, params, probe.batch_at(start, data)))
     if state is None:
-        state = tx.init(params)
+        state = init_state(game, tx, params, model_state)
+    elif model_state is not None:
+        raise ValueError("fit takes model_state= only to start a run; a given state= already holds it.")
+    cost_game = bound_game(game, state)[0]
+    driver = dataclasses.replace(
+        probe, passes_per_step=passes_per_step(cost_game, tx, params, probe.batch_at(start, data))
+    )
     carry = (params, state, start)
     logs = [jax.tree.map(lambda a: a[None], _record(driver, carry, data))]
     n_intervals, remainder = divmod(steps, log_every)

@@ -1,0 +1,29 @@
+"""GAN objectives as games: ``game = gj.gan.game(gj.gan.wgan_gp(), generator_apply, discriminator_apply)``."""
+
+from gamejax._src.gan import (
+    GANBatch,
+    GANLoss,
+    batch_sampler,
+    game,
+    gradient_penalty,
+    hinge,
+    non_saturating,
+    saturating,
+    wgan,
+    wgan_gp,
+    zero_gp,
+)
+
+__all__ = [
+    "GANBatch",
+    "GANLoss",
+    "batch_sampler",
+    "game",
+    "gradient_penalty",
+    "hinge",
+    "non_saturating",
+    "saturating",
+    "wgan",
+    "wgan_gp",
+    "zero_gp",
+]
