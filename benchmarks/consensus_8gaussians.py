@@ -308,20 +308,13 @@ def main(argv: list[str] | None = None) -> dict:
         ax.title.set_fontsize(9)
     target = np.asarray(ring.sample(jax.random.key(5), N_EVAL))
     plot_samples(axes[2][0], target, np.asarray(centers), "target", LIMIT)
-    ax = axes[2][1]
-    for name, color in zip(methods, ("tab:red", "tab:blue"), strict=True):
-        h = runs[name]["history"]
-        ax.plot(steps_axis, np.asarray(h["high_quality"]).T, color=color, lw=0.8, alpha=0.7)
-        ax.plot([], [], color=color, label=name)
-    ax.set(xlabel="step", ylabel="high-quality fraction", ylim=(-0.02, 1.02))
-    ax.legend(fontsize=7)
-    ax = axes[2][2]
-    for name, color in zip(methods, ("tab:red", "tab:blue"), strict=True):
-        h = runs[name]["history"]
-        ax.plot(steps_axis, np.asarray(h["modes_covered"]).T, color=color, lw=0.8, alpha=0.7)
-        ax.plot([], [], color=color, label=name)
-    ax.set(xlabel="step", ylabel="modes covered", ylim=(-0.3, 8.3))
-    ax.legend(fontsize=7)
+    curves = [("high_quality", "high-quality fraction", (-0.02, 1.02)), ("modes_covered", "modes covered", (-0.3, 8.3))]
+    for ax, (key, label, ylim) in zip((axes[2][1], axes[2][2]), curves, strict=True):
+        for name, color in zip(methods, ("tab:red", "tab:blue"), strict=True):
+            ax.plot(steps_axis, np.asarray(runs[name]["history"][key]).T, color=color, lw=0.8, alpha=0.7)
+            ax.plot([], [], color=color, label=name)
+        ax.set(xlabel="step", ylabel=label, ylim=ylim)
+        ax.legend(fontsize=7)
     panels = [("v' at init", "w' at init"), ("v' after consensus", "w' after consensus"), ("v' after SimGA",)]
     for col, keys in enumerate(panels if spectra else [], start=3):
         ax = axes[2][col]
