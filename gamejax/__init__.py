@@ -28,6 +28,7 @@ from gamejax._src.diagnostics import decompose_jacobian, jacobian_eigenvalues, s
 from gamejax._src.extragradient import ExtragradientState, extragradient
 from gamejax._src.field_adjustments import consensus, sga
 from gamejax._src.gda import GDAState, gda
+from gamejax._src.guards import SkipNonFiniteState, skip_nonfinite
 from gamejax._src.lead import LEADState, lead
 from gamejax._src.linear_solve import SolveInfo
 from gamejax._src.lookahead import (
@@ -39,6 +40,7 @@ from gamejax._src.lookahead import (
 from gamejax._src.model_state import StatefulGame, WithModelState, init_state
 from gamejax._src.momentum import ComplexMomentumState, complex_momentum
 from gamejax._src.optimistic import OptimisticState, optimistic
+from gamejax._src.sharding import replicate, shard
 from gamejax._src.svre import SVREState, svre
 from gamejax._src.training import (
     FitResult,
@@ -85,6 +87,7 @@ __all__ = [
     "averaged",
     "consensus",
     "sga",
+    "skip_nonfinite",
     # diagnostics
     "step_jacobian",
     "spectral_radius",
@@ -98,6 +101,9 @@ __all__ = [
     "evaluations_per_step",
     "passes_per_step",
     "reported_evaluations",
+    # devices
+    "shard",
+    "replicate",
     # states
     "GDAState",
     "AlternatingState",
@@ -114,6 +120,7 @@ __all__ = [
     "UnrolledState",
     "SVREState",
     "ComplexMomentumState",
+    "SkipNonFiniteState",
     # modules
     "games",
     "derivatives",

@@ -103,10 +103,20 @@ def test_metrics_use_eval_batch_when_given(sbg):
     np.testing.assert_allclose(result.metrics["loss_x"][-1], game.losses(result.params, None).x, rtol=1e-12)
 
 
-def test_finite_flag_reports_divergence():
+def test_divergence_stops_the_run_at_the_last_finite_point():
+    # GDA on x·y grows by sqrt(1 + lr²) per step: at lr = 50, |ω_t| = sqrt(2)·(sqrt(2501))^t
+    # overflows float64 (1.8e308) after t = floor((log(1.8e308) - log(sqrt 2)) / log(sqrt 2501)) steps.
     game, init, _ = gj.games.bilinear()
     result = gj.fit(game, gj.gda(optax.sgd(50.0)), init, steps=400, log_every=100)
-    assert bool(result.metrics["finite"][0]) and not bool(result.metrics["finite"][-1])
+    last_finite = int(np.floor((np.log(np.finfo(np.float64).max) - np.log(np.sqrt(2))) / np.log(np.sqrt(2501))))
+    assert int(result.diverged_at) in (last_finite + 1, last_finite + 2)  # the norm or a coordinate overflows
+    assert bool(result.metrics["finite"][-1]) and all(np.isfinite(np.asarray(result.params)))
+    # Closed form of the last finite iterate: GDA's matrix is sqrt(2501)·R(atan 50) on (x, y) = (1, 1).
+    t = int(result.diverged_at) - 1
+    angle = t * np.arctan(50.0) + np.pi / 4
+    for value, trig in ((result.params.x, np.cos(angle)), (result.params.y, np.sin(angle))):
+        expected = np.sign(trig) * np.exp(t * np.log(np.sqrt(2501.0)) + np.log(np.sqrt(2) * abs(trig)))
+        np.testing.assert_allclose(float(value), expected, rtol=1e-9)
 
 
 def test_fit_under_vmap_over_seeds_equals_a_loop_of_fits():

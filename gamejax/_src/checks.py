@@ -176,3 +176,35 @@ def _at(name: str, path: str) -> str:
     if not path:
         return name
     return f"{name}{path}" if " " not in name else f"{name} (leaf {path})"
+
+
+def check_state(state: Any, expected: Any) -> None:
+    """Raise ``ValueError`` unless a transformation state has the layout of ``tx.init(params)``.
+
+    ``expected`` is ``jax.eval_shape(tx.init, params)``; the message names the first leaf
+    whose path, shape or dtype differs (a state built for other params, another stack).
+    """
+    if jax.tree.structure(state) == jax.tree.structure(expected) and _layout(state) == _layout(expected):
+        return
+    got, want = jax.tree_util.tree_flatten_with_path(state)[0], jax.tree_util.tree_flatten_with_path(expected)[0]
+    got_paths = {jax.tree_util.keystr(p): leaf for p, leaf in got}
+    detail = (
+        f"tree structure differs:\n  expected: {jax.tree.structure(expected)}\n  got:      {jax.tree.structure(state)}"
+    )
+    for path, leaf in want:
+        key = jax.tree_util.keystr(path)
+        if key not in got_paths:
+            detail = f"state{key} is missing (expected shape {jnp.shape(leaf)} {dtype_of(leaf)})"
+            break
+        mine = got_paths[key]
+        if (jnp.shape(mine), dtype_of(mine)) != (jnp.shape(leaf), dtype_of(leaf)):
+            detail = (
+                f"state{key} has shape {jnp.shape(mine)} and dtype {dtype_of(mine)}, "
+                f"expected shape {jnp.shape(leaf)} and dtype {dtype_of(leaf)}"
+            )
+            break
+    raise ValueError(
+        f"state does not match tx.init(params): {detail}. Build the state with tx.init (or gj.init_state) "
+        "from params of the same structure, shapes and dtypes as the params you step, with the same "
+        "transformation stack."
+    )

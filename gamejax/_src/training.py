@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -10,10 +11,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
-from gamejax._src import checks, cost
+from gamejax._src import checkpoint, checks, cost, guards, sharding
 from gamejax._src.core import Batch, Game, GameTransformation, Players, apply_updates, first_batch
 from gamejax._src.model_state import StatefulGame, WithModelState, bound_game, init_state
+from gamejax._src.tree_math import all_finite, select
 
 Metrics = dict[str, jax.Array]
 
@@ -31,19 +34,32 @@ class FitResult(NamedTuple):
         ``finite`` (all params finite), ``distance`` (‖ω − ω*‖, when an equilibrium is given)
         and any user metrics.
       step: the step count reached (pass it as ``initial_step`` to continue the run).
+      diverged_at: int32, -1 if every step stayed finite; else the step (counted as in
+        ``metrics["step"]``) whose params or state came out non-finite, or at which a
+        :func:`gamejax.skip_nonfinite` guard gave up. ``params`` and ``state`` are then those
+        of the last finite step, and the run stopped there (later records repeat that point).
     """
 
     params: Players
     state: Any
     metrics: Metrics
     step: jax.Array
+    diverged_at: jax.Array
 
 
-def make_step(game: Game, tx: GameTransformation) -> Callable[..., tuple[Players, Any, Metrics]]:
+def make_step(
+    game: Game, tx: GameTransformation, *, mesh: Mesh | None = None
+) -> Callable[..., tuple[Players, Any, Metrics]]:
     """The pure training step ``step(params, state, batch=None) -> (params, state, metrics)``.
 
     ``metrics`` holds ``update_norm`` (‖updates‖), a by-product of the step. Compile it with
-    ``jax.jit``; it also runs under ``jax.vmap`` and ``jax.lax.scan``.
+    ``jax.jit``; it also runs under ``jax.vmap`` and ``jax.lax.scan``. When traced, the step
+    checks that the transformation's state matches ``tx.init(params)`` (tree structure, leaf
+    shapes and dtypes) and raises ``ValueError`` naming the first mismatch otherwise.
+
+    With a ``mesh`` (data parallelism, see :mod:`gamejax._src.sharding`), the batch is split
+    along its batch axis over every device of the mesh and params and state stay replicated;
+    place the inputs with :func:`gamejax.shard` / :func:`gamejax.replicate` to avoid copies.
 
     On a :class:`gamejax.StatefulGame` (modules with BatchNorm or spectral normalization),
     ``state`` is ``WithModelState(tx_state, model_state)`` (:func:`gamejax.init_state`): the
@@ -59,12 +75,22 @@ def make_step(game: Game, tx: GameTransformation) -> Callable[..., tuple[Players
       >>> params, state, metrics = step(params, tx.init(params))
     """
 
+    if mesh is not None:
+        sharding.check_mesh(mesh)
+
     def step(params: Players, state: Any, batch: Batch = None):
+        checks.check_players(params, "params")
         tx_game, tx_state = bound_game(game, state)
+        checks.check_state(tx_state, jax.eval_shape(tx.init, params))
+        if mesh is not None:
+            batch = sharding.constrain_batch(batch, mesh)
         updates, tx_state = tx.update(tx_game, params, tx_state, batch)
         if isinstance(game, StatefulGame):
             tx_state = WithModelState(tx_state, game.advance(params, state.model_state, first_batch(batch)))
-        return apply_updates(params, updates), tx_state, {"update_norm": optax.tree.norm(updates)}
+        params = apply_updates(params, updates)
+        if mesh is not None:
+            params, tx_state = sharding.constrain_replicated((params, tx_state), mesh)
+        return params, tx_state, {"update_norm": optax.tree.norm(updates)}
 
     return step
 
@@ -148,15 +174,6 @@ def _is_traced(tree: Any) -> bool:
     return any(not checks.is_concrete(leaf) for leaf in jax.tree.leaves(tree))
 
 
-def _chunks(n_intervals: int, chunked: bool) -> list[int]:
-    """Split ``n_intervals`` into about 20 equal calls of one compiled chunk (for the progress bar)."""
-    if not chunked or n_intervals <= 1:
-        return [n_intervals] if n_intervals else []
-    target = max(1, -(-n_intervals // 20))
-    size = max(d for d in range(1, target + 1) if n_intervals % d == 0)
-    return [size] * (n_intervals // size)
-
-
 class _Progress:
     """A tqdm bar when tqdm is installed, else one line per chunk on stderr."""
 
@@ -182,22 +199,30 @@ class _Progress:
 
 @dataclasses.dataclass(frozen=True)
 class _Driver:
-    """What a compiled training program depends on besides its arrays (hashable: a jit static argument)."""
+    """What a compiled training program depends on besides its arrays (hashable: a jit static argument).
+
+    The program's carry is ``(params, state, t, diverged_at)``: ``diverged_at`` is -1 while every
+    step has been finite, else the step at which the run diverged; from then on the carry is
+    frozen and no step is computed (``lax.cond``; under ``jax.vmap`` both branches run).
+    """
 
     game: Game
     tx: GameTransformation
     sample: Callable | None
     metrics: Callable | None
     n_batches: int | None
-    passes_per_step: int
+    passes_per_step: float
+    mesh: Mesh | None = None
 
     def batch_at(self, t: jax.Array, data: tuple) -> Batch:
         stacked, _, _, key = data
         if self.sample is not None:
-            return self.sample(jax.random.fold_in(key, t))
-        if stacked is not None:
-            return jax.tree.map(lambda a: a[t % self.n_batches], stacked)
-        return None
+            batch = self.sample(jax.random.fold_in(key, t))
+        elif stacked is not None:
+            batch = jax.tree.map(lambda a: a[t % self.n_batches], stacked)
+        else:
+            return None
+        return batch if self.mesh is None else sharding.constrain_batch(batch, self.mesh)
 
     def metrics_batch(self, t: jax.Array, data: tuple) -> Batch:
         _, given, _, key = data
@@ -208,7 +233,7 @@ class _Driver:
         return first_batch(self.batch_at(jnp.maximum(t - 1, 0), data))
 
     def record(self, carry, data) -> Metrics:
-        params, state, t = carry
+        params, state, t, _ = carry
         out = evaluate(bound_game(self.game, state)[0], params, self.metrics_batch(t, data), data[2])
         reported = reported_evaluations(state)
         passes = t * self.passes_per_step if reported is None else reported
@@ -218,25 +243,38 @@ class _Driver:
         return out
 
     def advance(self, carry, data, n: int):
-        step = make_step(self.game, self.tx)
+        step = make_step(self.game, self.tx, mesh=self.mesh)
+
+        def live(carry):
+            params, state, t, _ = carry
+            new_params, new_state, _ = step(params, state, self.batch_at(t, data))
+            finite = all_finite((new_params, new_state))
+            params, state = select(finite, (new_params, new_state), (params, state))
+            diverged_at = jnp.where(finite & ~guards.gave_up(new_state), -1, t + 1).astype(jnp.int32)
+            return params, state, t + 1, diverged_at
+
+        def frozen(carry):
+            params, state, t, diverged_at = carry
+            return params, state, t + 1, diverged_at
 
         def body(carry, _):
-            params, state, t = carry
-            params, state, _ = step(params, state, self.batch_at(t, data))
-            return (params, state, t + 1), None
+            return jax.lax.cond(carry[3] >= 0, frozen, live, carry), None
 
         return jax.lax.scan(body, carry, None, length=n)[0]
 
     def run_intervals(self, carry, data, n_intervals: int, interval: int):
+        """``n_intervals`` × (``interval`` steps, then a record), after a record of the starting point."""
+
         def body(carry, _):
             carry = self.advance(carry, data, interval)
             return carry, self.record(carry, data)
 
-        return jax.lax.scan(body, carry, None, length=n_intervals)
+        first = self.record(carry, data)
+        carry, logs = jax.lax.scan(body, carry, None, length=n_intervals)
+        return carry, jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, logs)
 
 
 _run_intervals = jax.jit(_Driver.run_intervals, static_argnums=(0, 3, 4))
-_record = jax.jit(_Driver.record, static_argnums=0)
 
 
 def _stacked_batch_count(batches: Batch) -> int | None:
@@ -269,6 +307,9 @@ def fit(
     label: str = "fit",
     initial_step: Any = 0,
     model_state: Any = None,
+    mesh: Mesh | None = None,
+    checkpoint_dir: str | None = None,
+    checkpoint_every: int | None = None,
 ) -> FitResult:
     """Train ``params`` with ``tx`` on ``game`` for ``steps`` steps as compiled ``lax.scan`` chunks.
 
@@ -280,24 +321,37 @@ def fit(
     steps, evaluated on ``eval_batch`` if given, else on a fresh sample, else on the step's
     stacked batch.
 
+    Divergence: a step whose params or state come out non-finite is not applied; the run
+    stops there and reports ``diverged_at`` with the last finite params, instead of returning
+    NaNs. Wrap ``tx`` in :func:`gamejax.skip_nonfinite` to skip such steps (a poisoned batch)
+    and stop only after several in a row.
+
+    Checkpoints: with ``checkpoint_dir``, params, the full state, the step, the PRNG key and
+    the metrics so far are written atomically every ``checkpoint_every`` steps and at the end
+    (the two newest are kept). Calling ``fit`` again with the same arguments resumes from the
+    newest checkpoint in ``checkpoint_dir`` and gives the same result, bit for bit, as an
+    uninterrupted run; a finished run is returned from its last checkpoint without computing.
+
     The compiled program is cached on ``(game, tx, sample, metrics)``: calling ``fit`` again
     with the same objects (e.g. to continue a run) does not recompile. To continue a run,
     pass its ``params``, ``state`` and ``step`` back (``initial_step=result.step``): batches,
     step counts and passes then carry on where they stopped.
 
-    ``fit`` is pure apart from the progress bar: it runs under ``jax.vmap`` (seeds, initial
-    points, hyperparameters captured by ``tx``), where the progress bar is switched off.
+    ``fit`` is pure apart from the progress bar and checkpoints: it runs under ``jax.vmap``
+    (seeds, initial points, hyperparameters captured by ``tx``), where the progress bar is
+    switched off (checkpoints need concrete values).
 
     Args:
       game: the game.
       tx: the transformation.
-      params: initial ``Players``.
+      params: initial ``Players`` (finite).
       steps: number of steps (an integer ``>= 0``).
       state: initial state (default ``tx.init(params)``), e.g. to continue a run.
       sample: ``sample(key) -> batch``; needs ``key``.
       key: PRNG key for ``sample``.
       batches: stacked batches (alternative to ``sample``).
-      log_every: steps between metric records (default: about 100 records).
+      log_every: steps between metric records (default: about 100 records; with
+        checkpoints, a divisor of ``checkpoint_every``).
       progress: show a progress bar (default: on for more than 10 000 steps, off under tracing).
       equilibrium: a known equilibrium, to record ``distance``.
       eval_batch: the batch metrics are evaluated on.
@@ -307,9 +361,15 @@ def fit(
       model_state: the initial model state of a :class:`gamejax.StatefulGame` (e.g.
         ``pair.model_state`` from :func:`gamejax.flax.split`); the result's state is then
         ``WithModelState(tx_state, model_state)``.
+      mesh: a ``jax.sharding.Mesh`` for data parallelism: every batch is split along its
+        batch axis over all the mesh's devices, params and state are replicated (see
+        :func:`gamejax.shard`). Batch sizes must be multiples of the device count.
+      checkpoint_dir: a directory to write checkpoints to and resume from.
+      checkpoint_every: steps between checkpoints (a multiple of ``log_every``; default:
+        ``steps // 10``).
 
     Returns:
-      A :class:`FitResult` ``(params, state, metrics, step)``.
+      A :class:`FitResult` ``(params, state, metrics, step, diverged_at)``.
 
     Example:
       >>> import optax, gamejax as gj
@@ -326,36 +386,135 @@ def fit(
         raise ValueError("fit takes either sample= or batches=, not both.")
     if sample is not None and key is None:
         raise ValueError("fit(sample=...) needs key=, a jax.random key, to draw the batches.")
-    if log_every is None:
-        log_every = max(1, steps // 100)
-    checks.check_int("log_every", log_every, minimum=1)
     traced = _is_traced((params, state, key, batches, eval_batch, initial_step))
+    if not _is_traced(params) and not bool(all_finite(params)):
+        raise ValueError("params must be finite: the initial params contain NaN or Inf.")
+    log_every, checkpoint_every = _log_and_checkpoint_every(steps, log_every, checkpoint_dir, checkpoint_every)
+    if checkpoint_dir is not None and traced:
+        raise ValueError("checkpoint_dir needs concrete values: fit cannot write checkpoints under jax.vmap/jit.")
     progress = bool(steps > 10_000 if progress is None else progress) and not traced
 
-    data = (batches, eval_batch, equilibrium, key)
-    probe = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0)
-    start = jnp.asarray(initial_step, jnp.int32)
     if state is None:
         state = init_state(game, tx, params, model_state)
     elif model_state is not None:
         raise ValueError("fit takes model_state= only to start a run; a given state= already holds it.")
-    cost_game = bound_game(game, state)[0]
-    driver = dataclasses.replace(
-        probe, passes_per_step=passes_per_step(cost_game, tx, params, probe.batch_at(start, data))
-    )
-    carry = (params, state, start)
-    logs = [jax.tree.map(lambda a: a[None], _record(driver, carry, data))]
-    n_intervals, remainder = divmod(steps, log_every)
-    bar = _Progress(steps, label) if progress else None
-    for n, interval in [(size, log_every) for size in _chunks(n_intervals, chunked=progress)] + (
-        [(1, remainder)] if remainder else []
-    ):
-        carry, chunk_logs = _run_intervals(driver, carry, data, n, interval)
-        logs.append(chunk_logs)
+    if mesh is not None:
+        sharding.check_mesh(mesh)
+        params, state = sharding.replicate((params, state), mesh)
+        batches = None if batches is None else sharding.shard_batch(batches, mesh, stacked=True)
+        eval_batch = None if eval_batch is None else sharding.shard_batch(eval_batch, mesh)
+    data = (batches, eval_batch, equilibrium, key)
+    driver = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0, mesh)
+    start = jnp.asarray(initial_step, jnp.int32)
+    batch_shape = jax.eval_shape(driver.batch_at, start, data)
+    cost = passes_per_step(bound_game(game, state)[0], tx, params, batch_shape)
+    driver = dataclasses.replace(driver, passes_per_step=cost)
+
+    carry = (params, state, start, jnp.asarray(-1, jnp.int32))
+    logs: list[Metrics] = []
+    if checkpoint_dir is not None:
+        carry, logs = _resume(checkpoint_dir, carry, key, log_every, mesh)
+    target = int(initial_step) + steps if not traced else None
+    remaining = steps if target is None else target - int(carry[2])
+    if remaining < 0:
+        raise ValueError(
+            f"the newest checkpoint in {checkpoint_dir} is at step {int(carry[2])}, past this run's last step "
+            f"{target}; use another checkpoint_dir or more steps."
+        )
+    calls = _calls(remaining, log_every, checkpoint_every, progress, needs_first=not logs)
+    bar = _Progress(remaining, label) if progress else None
+    for n, interval in calls:
+        carry, chunk = _run_intervals(driver, carry, data, n, interval)
+        logs.append(chunk if not logs else jax.tree.map(lambda a: a[1:], chunk))
+        if checkpoint_dir is not None:
+            _save(checkpoint_dir, carry, key, log_every, logs)
         if bar:
             bar.advance(n * interval)
     if bar:
         bar.close()
     history = jax.tree.map(lambda *parts: jnp.concatenate(parts), *logs)
-    params, state, step = carry
-    return FitResult(params, state, history, step)
+    params, state, step, diverged_at = carry
+    return FitResult(params, state, history, step, diverged_at)
+
+
+def _log_and_checkpoint_every(
+    steps: int, log_every: int | None, checkpoint_dir: Any, checkpoint_every: int | None
+) -> tuple[int, int | None]:
+    """Validated ``(log_every, checkpoint_every)``; records fall on checkpoint boundaries."""
+    if checkpoint_dir is None:
+        if checkpoint_every is not None:
+            raise ValueError("checkpoint_every was given without checkpoint_dir.")
+        log_every = max(1, steps // 100) if log_every is None else log_every
+        checks.check_int("log_every", log_every, minimum=1)
+        return log_every, None
+    checkpoint_every = max(1, steps // 10) if checkpoint_every is None else checkpoint_every
+    checks.check_int("checkpoint_every", checkpoint_every, minimum=1)
+    if log_every is None:
+        log_every = math.gcd(max(1, steps // 100), checkpoint_every)
+    checks.check_int("log_every", log_every, minimum=1)
+    if checkpoint_every % log_every:
+        raise ValueError(
+            f"checkpoint_every must be a multiple of log_every, so that checkpoints fall on records; "
+            f"got checkpoint_every={checkpoint_every}, log_every={log_every}."
+        )
+    return log_every, checkpoint_every
+
+
+def _calls(remaining: int, log_every: int, checkpoint_every: int | None, progress: bool, needs_first: bool):
+    """The ``(n_intervals, interval)`` of each compiled call that covers ``remaining`` steps.
+
+    Calls of equal size reuse one compiled program: ``checkpoint_every // log_every``
+    intervals with checkpoints, about a twentieth of the run with a progress bar, else all.
+    """
+    n_intervals, remainder = divmod(remaining, log_every)
+    if checkpoint_every is not None:
+        size = checkpoint_every // log_every
+    elif progress and n_intervals > 1:
+        target = max(1, -(-n_intervals // 20))
+        size = max(d for d in range(1, target + 1) if n_intervals % d == 0)
+    else:
+        size = max(n_intervals, 1)
+    calls = [(size, log_every)] * (n_intervals // size)
+    if n_intervals % size:
+        calls.append((n_intervals % size, log_every))
+    if remainder:
+        calls.append((1, remainder))
+    if not calls and needs_first:
+        calls.append((0, log_every))  # no step to take: record the starting point only
+    return calls
+
+
+def _save(directory: Any, carry: tuple, key: Any, log_every: int, logs: list[Metrics]) -> None:
+    params, state, t, diverged_at = carry
+    history = jax.tree.map(lambda *parts: jnp.concatenate(parts), *logs)
+    trees = {"params": params, "state": state, "step": t, "diverged_at": diverged_at, "metrics": history}
+    if key is not None:
+        trees["key"] = key
+    checkpoint.save(directory, int(t), trees, {"log_every": log_every})
+
+
+def _key_bits(key: jax.Array) -> jax.Array:
+    return jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+
+
+def _resume(directory: Any, carry: tuple, key: Any, log_every: int, mesh: Mesh | None) -> tuple[tuple, list]:
+    """The carry and metrics of the newest checkpoint in ``directory`` (unchanged if there is none)."""
+    newest = checkpoint.latest(directory)
+    if newest is None:
+        return carry, []
+    params, state, t, diverged_at = carry
+    templates = {"params": params, "state": state, "step": t, "diverged_at": diverged_at, "metrics": None}
+    if key is not None:
+        templates["key"] = key
+    trees, meta = checkpoint.restore(newest, templates)
+    if meta["log_every"] != log_every:
+        raise ValueError(
+            f"checkpoint {newest} was written with log_every={meta['log_every']}, this call has "
+            f"log_every={log_every}; pass log_every={meta['log_every']} to continue that run."
+        )
+    if key is not None and not bool(jnp.all(_key_bits(trees["key"]) == _key_bits(key))):
+        raise ValueError(f"checkpoint {newest} was written with another PRNG key: pass the run's original key=.")
+    params, state = trees["params"], trees["state"]
+    if mesh is not None:
+        params, state = sharding.replicate((params, state), mesh)
+    return (params, state, trees["step"], trees["diverged_at"]), [trees["metrics"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 
 def add_scaled(tree: Any, other: Any, scale: Any) -> Any:
@@ -15,3 +16,14 @@ def add_scaled(tree: Any, other: Any, scale: Any) -> Any:
 def lerp(start: Any, end: Any, weight: Any) -> Any:
     """``start + weight·(end − start)`` leaf by leaf, in ``start``'s dtypes (equation LA, EMA)."""
     return jax.tree.map(lambda a, b: (a + weight * (b - a)).astype(a.dtype), start, end)
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """Whether every element of every inexact leaf of ``tree`` is finite (integer leaves always are)."""
+    flags = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
+
+
+def select(keep_new: jax.Array, new: Any, old: Any) -> Any:
+    """``new`` where ``keep_new`` else ``old``, leaf by leaf (a scalar predicate)."""
+    return jax.tree.map(lambda a, b: jnp.where(keep_new, a, b), new, old)

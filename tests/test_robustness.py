@@ -1,0 +1,220 @@
+"""Non-finite guards, divergence reporting and checkpoint/resume of gj.fit."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import gamejax as gj
+from gamejax._src import checkpoint, training
+
+P = gj.Players
+DIM, BATCH = 3, 4
+
+
+def _loss(x, y, batch):
+    """A strongly monotone zero-sum game on data rows ``a``: mean (a·x)(a·y) + |x|²/2 − |y|²/2."""
+    return jnp.mean((batch @ x) * (batch @ y)) + 0.5 * jnp.sum(x**2) - 0.5 * jnp.sum(y**2)
+
+
+GAME = gj.zero_sum(_loss, name="data quadratic")
+INIT = P(jnp.arange(1.0, DIM + 1.0), -jnp.ones(DIM))
+
+
+def _batches(n: int, poisoned: tuple[int, ...] = ()) -> jax.Array:
+    stacked = jax.random.normal(jax.random.key(1), (n, BATCH, DIM))
+    for t in poisoned:
+        stacked = stacked.at[t, 0, 0].set(jnp.nan)
+    return stacked
+
+
+def _loop_skipping(tx, stacked, skipped):
+    """Reference: a Python loop of plain steps that leaves the poisoned steps out entirely."""
+    step = jax.jit(gj.make_step(GAME, tx))
+    params, state = INIT, tx.init(INIT)
+    for t in range(stacked.shape[0]):
+        if t not in skipped:
+            params, state, _ = step(params, state, stacked[t])
+    return params, state
+
+
+# --------------------------------------------------------------------------------------------
+# skip_nonfinite and divergence
+# --------------------------------------------------------------------------------------------
+
+
+def test_skip_nonfinite_leaves_out_poisoned_steps_exactly():
+    inner = gj.lookahead(3, 0.5)(gj.extragradient(optax.adam(0.05)))
+    poisoned = (2, 3, 7)
+    stacked = _batches(12, poisoned)
+    result = gj.fit(GAME, gj.skip_nonfinite(3)(inner), INIT, steps=12, batches=stacked, log_every=4)
+    params, inner_state = _loop_skipping(inner, stacked, poisoned)
+    assert int(result.diverged_at) == -1
+    np.testing.assert_array_equal(np.asarray(result.state.skipped), len(poisoned))
+    np.testing.assert_array_equal(np.asarray(result.state.consecutive), 0)
+    assert not bool(result.state.gave_up)
+    jax.tree.map(np.testing.assert_allclose, (result.params, result.state.inner), (params, inner_state))
+
+
+def test_skip_nonfinite_gives_up_after_max_consecutive_and_fit_reports_it():
+    stacked = _batches(10, poisoned=(4, 5, 6))
+    tx = gj.skip_nonfinite(max_consecutive=3)(gj.gda(optax.sgd(0.1)))
+    result = gj.fit(GAME, tx, INIT, steps=10, batches=stacked, log_every=1, eval_batch=stacked[0])
+    assert int(result.diverged_at) == 7  # the third poisoned step in a row is step 7 (1-based)
+    assert bool(result.state.gave_up) and int(result.state.skipped) == 3
+    params, _ = _loop_skipping(gj.gda(optax.sgd(0.1)), stacked[:4], ())
+    jax.tree.map(np.testing.assert_allclose, result.params, params)
+    # The run stopped: every record after the divergence repeats the frozen point.
+    loss = np.asarray(result.metrics["loss_x"])
+    assert np.all(loss[4:] == loss[4]) and np.all(np.isfinite(loss)) and loss[3] != loss[4]
+
+
+def test_without_guard_a_poisoned_batch_ends_the_run_at_that_step():
+    stacked = _batches(8, poisoned=(5,))
+    result = gj.fit(GAME, gj.optimistic(optax.sgd(0.1)), INIT, steps=8, batches=stacked, log_every=2)
+    assert int(result.diverged_at) == 6
+    params, _ = _loop_skipping(gj.optimistic(optax.sgd(0.1)), stacked[:5], ())
+    jax.tree.map(np.testing.assert_allclose, result.params, params)
+
+
+def test_divergence_is_per_member_under_vmap():
+    lrs = jnp.array([0.1, 60.0])  # the second GDA explodes on x·y, the first does not
+
+    def run(lr):
+        game, init, _ = gj.games.bilinear()
+        return gj.fit(game, gj.gda(optax.sgd(lr)), init, steps=300, log_every=100).diverged_at
+
+    diverged = jax.vmap(run)(lrs)
+    assert int(diverged[0]) == -1 and int(diverged[1]) > 0
+
+
+def test_fit_rejects_non_finite_initial_params():
+    with pytest.raises(ValueError, match="^params must be finite"):
+        gj.fit(GAME, gj.gda(optax.sgd(0.1)), P(INIT.x.at[0].set(jnp.inf), INIT.y), steps=1, batches=_batches(1))
+
+
+def test_skip_nonfinite_rejects_bad_max_consecutive():
+    with pytest.raises(ValueError, match="^max_consecutive must be an integer >= 1"):
+        gj.skip_nonfinite(0)
+    with pytest.raises(TypeError, match="curried"):
+        gj.skip_nonfinite(gj.gda(optax.sgd(0.1)))
+
+
+def test_step_rejects_a_state_built_for_other_params():
+    tx = gj.extragradient(optax.adam(0.1))
+    step = gj.make_step(GAME, tx)
+    with pytest.raises(ValueError, match=r"^state does not match tx.init\(params\): state.*shape \(2,\)"):
+        step(INIT, tx.init(P(jnp.ones(2), jnp.ones(DIM))), _batches(1)[0])
+    with pytest.raises(ValueError, match=r"^state does not match tx.init\(params\): .*dtype float32"):
+        step(INIT, tx.init(jax.tree.map(lambda a: a.astype(jnp.float32), INIT)), _batches(1)[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoint and resume
+# --------------------------------------------------------------------------------------------
+
+STEPS, EVERY = 40, 10
+
+
+def _sample(key):
+    return jax.random.normal(key, (BATCH, DIM))
+
+
+def _stochastic_run(directory, tx, **kwargs):
+    return gj.fit(
+        GAME,
+        tx,
+        INIT,
+        steps=STEPS,
+        sample=_sample,
+        key=jax.random.key(3),
+        log_every=5,
+        checkpoint_dir=directory,
+        checkpoint_every=EVERY,
+        **kwargs,
+    )
+
+
+TX = gj.ema(0.9)(gj.lookahead(4, 0.5)(gj.extragradient(optax.adam(0.05))))
+
+
+def _assert_identical(a, b):
+    jax.tree.map(np.testing.assert_array_equal, (a.params, a.state, a.metrics), (b.params, b.state, b.metrics))
+    assert int(a.step) == int(b.step) == STEPS
+
+
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path, monkeypatch):
+    reference = _stochastic_run(tmp_path / "uninterrupted", TX)
+    real, calls = training._run_intervals, []
+
+    def interrupt_after_two_chunks(*args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(training, "_run_intervals", interrupt_after_two_chunks)
+    with pytest.raises(KeyboardInterrupt):
+        _stochastic_run(tmp_path / "interrupted", TX)
+    assert sorted(os.listdir(tmp_path / "interrupted")) == ["ckpt_0000000010.npz", "ckpt_0000000020.npz"]
+    monkeypatch.setattr(training, "_run_intervals", real)
+    _assert_identical(_stochastic_run(tmp_path / "interrupted", TX), reference)
+
+
+def test_finished_run_is_returned_from_its_checkpoint_without_computing(tmp_path, monkeypatch):
+    first = _stochastic_run(tmp_path, TX)
+    monkeypatch.setattr(training, "_run_intervals", lambda *a: pytest.fail("recomputed a finished run"))
+    _assert_identical(_stochastic_run(tmp_path, TX), first)
+
+
+def test_resume_into_another_stack_names_the_mismatch(tmp_path):
+    _stochastic_run(tmp_path, TX)
+    other = gj.ema(0.9)(gj.lookahead(4, 0.5)(gj.extragradient(optax.sgd(0.05))))
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)does not match this run's state.*only in the checkpoint: state.inner.inner.base.x\[0\].count",
+    ):
+        _stochastic_run(tmp_path, other)
+
+
+def test_resume_checks_log_every_and_key(tmp_path):
+    _stochastic_run(tmp_path, TX)
+    with pytest.raises(ValueError, match="log_every=5"):
+        gj.fit(GAME, TX, INIT, steps=STEPS, sample=_sample,
+               key=jax.random.key(3), log_every=2, checkpoint_dir=tmp_path, checkpoint_every=EVERY)  # fmt: skip
+    with pytest.raises(ValueError, match="another PRNG key"):
+        gj.fit(GAME, TX, INIT, steps=STEPS, sample=_sample,
+               key=jax.random.key(4), log_every=5, checkpoint_dir=tmp_path, checkpoint_every=EVERY)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"checkpoint_every": 0}, "^checkpoint_every must be an integer >= 1"),
+        ({"checkpoint_every": 7, "log_every": 2}, "^checkpoint_every must be a multiple of log_every"),
+    ],
+)
+def test_checkpoint_arguments_are_validated(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gj.fit(GAME, TX, INIT, steps=10, batches=_batches(2), checkpoint_dir=tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="checkpoint_every was given without checkpoint_dir"):
+        gj.fit(GAME, TX, INIT, steps=10, batches=_batches(2), checkpoint_every=5)
+
+
+def test_checkpoint_round_trips_bfloat16_keys_and_ints_and_keeps_the_newest(tmp_path):
+    tree = {"w": jnp.arange(6, dtype=jnp.bfloat16).reshape(2, 3) / 3, "k": jax.random.key(7), "n": jnp.int32(4)}
+    for step in (1, 2, 3):
+        checkpoint.save(tmp_path, step, {"tree": tree}, {"note": step}, keep=2)
+    assert sorted(os.listdir(tmp_path)) == ["ckpt_0000000002.npz", "ckpt_0000000003.npz"]  # no temporary left
+    trees, meta = checkpoint.restore(checkpoint.latest(tmp_path), {"tree": tree})
+    assert meta == {"note": 3}
+    assert trees["tree"]["w"].dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(trees["tree"]["w"], np.float32), np.asarray(tree["w"], np.float32))
+    np.testing.assert_array_equal(jax.random.key_data(trees["tree"]["k"]), jax.random.key_data(tree["k"]))
+    with pytest.raises(ValueError, match=r"\['w'\]: shape \(2, 3\) bfloat16 in the checkpoint.*float32"):
+        checkpoint.restore(checkpoint.latest(tmp_path), {"tree": {**tree, "w": tree["w"].astype(jnp.float32)}})
