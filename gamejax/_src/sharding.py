@@ -18,18 +18,23 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from gamejax._src.core import Batch, PerEvaluation
 
 
-def check_mesh(mesh: Any) -> None:
-    """Raise ``TypeError`` unless ``mesh`` is a ``jax.sharding.Mesh``."""
+def as_auto(mesh: Any) -> Mesh:
+    """``mesh`` with every axis in Auto mode (XLA propagates shardings); ``TypeError`` for a non-mesh.
+
+    ``jax.make_mesh`` makes Explicit axes by default, under which every op would need its
+    output sharding spelled out; gamejax places inputs and lets the partitioner do the rest.
+    """
     if not isinstance(mesh, Mesh):
         raise TypeError(
             f"mesh must be a jax.sharding.Mesh, e.g. jax.make_mesh((jax.device_count(),), ('batch',)); "
             f"got {type(mesh).__name__}."
         )
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(AxisType.Auto,) * len(mesh.axis_names))
 
 
 def _spec(mesh: Mesh, axis: int) -> PartitionSpec:
@@ -67,14 +72,12 @@ def shard(tree: Any, mesh: Mesh, axis: int = 0, what: str = "tree") -> Any:
         keys = gj.shard(jax.random.split(jax.random.key(0), 64), mesh)
         results = jax.jit(jax.vmap(run))(keys)   # each device runs its share of the seeds
     """
-    check_mesh(mesh)
-    return _map(jax.device_put, tree, mesh, axis, what)
+    return _map(jax.device_put, tree, as_auto(mesh), axis, what)
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Place a full copy of ``tree`` on every device of ``mesh`` (params, states)."""
-    check_mesh(mesh)
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+    return jax.device_put(tree, NamedSharding(as_auto(mesh), PartitionSpec()))
 
 
 def batch_axis(batch: Batch) -> int:

@@ -75,8 +75,7 @@ def make_step(
       >>> params, state, metrics = step(params, tx.init(params))
     """
 
-    if mesh is not None:
-        sharding.check_mesh(mesh)
+    mesh = None if mesh is None else sharding.as_auto(mesh)
 
     def step(params: Players, state: Any, batch: Batch = None):
         checks.check_players(params, "params")
@@ -399,7 +398,7 @@ def fit(
     elif model_state is not None:
         raise ValueError("fit takes model_state= only to start a run; a given state= already holds it.")
     if mesh is not None:
-        sharding.check_mesh(mesh)
+        mesh = sharding.as_auto(mesh)
         params, state = sharding.replicate((params, state), mesh)
         batches = None if batches is None else sharding.shard_batch(batches, mesh, stacked=True)
         eval_batch = None if eval_batch is None else sharding.shard_batch(eval_batch, mesh)
