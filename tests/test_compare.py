@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gamejax._src import compare
@@ -50,8 +51,13 @@ def test_a_diverged_run_is_reported_without_breaking_the_json(tmp_path):
     rows = compare.compare(
         "bilinear", ("gda",), passes=3000, tol=1e-6, options=compare.Options(lr=3.0), out=tmp_path, progress=False
     )
-    assert rows[0].status == "diverged" and rows[0].final_distance is None
-    assert strict_json(tmp_path / "compare_bilinear.json")["methods"][0]["final_distance"] is None
+    # GDA at lr = 3 on x·y grows by sqrt(10) per step from |ω0| = sqrt(2): a coordinate overflows
+    # float64 near t = log(max / sqrt 2) / log(sqrt 10); the run stops there and the table says so.
+    overflow = (np.log(np.finfo(np.float64).max) - np.log(np.sqrt(2))) / np.log(np.sqrt(10))
+    assert abs(rows[0].diverged_at - overflow) < 2.5
+    assert rows[0].status == f"diverged at step {rows[0].diverged_at}"
+    record = strict_json(tmp_path / "compare_bilinear.json")["methods"][0]
+    assert record["diverged_at"] == rows[0].diverged_at and record["steps"] < rows[0].diverged_at
 
 
 @pytest.mark.parametrize(

@@ -146,11 +146,14 @@ class Row:
     status: str
     passes: list[float]
     distance: list[float]
+    diverged_at: int | None = None
 
 
-def _status(distance: np.ndarray, reached: bool) -> str:
+def _status(distance: np.ndarray, reached: bool, diverged_at: int | None) -> str:
     if reached:
         return "converged"
+    if diverged_at is not None:
+        return f"diverged at step {diverged_at}"
     if not np.isfinite(distance[-1]) or distance[-1] > 10 * distance[0]:
         return "diverged"
     return "not converged"
@@ -180,9 +183,12 @@ def run_method(spec: str, problem: games_lib.GameProblem, passes: int, tol: floa
         progress=False,
         metrics=average_distance if track_average else None,
     )
-    used = np.asarray(result.metrics["passes"]) <= passes
+    diverged_at = int(result.diverged_at) if int(result.diverged_at) >= 0 else None
+    step = np.asarray(result.metrics["step"])
+    # A diverged run stops at its last finite point: its curve ends there (fit's later records repeat it).
+    used = (np.asarray(result.metrics["passes"]) <= passes) & (step < (diverged_at or np.inf))
     distance = np.asarray(result.metrics["average_distance" if track_average else "distance"])[used]
-    step = np.asarray(result.metrics["step"])[used]
+    step = step[used]
     spent = np.asarray(result.metrics["passes"])[used]
     below = np.flatnonzero(distance <= tol)
     return Row(
@@ -192,9 +198,10 @@ def run_method(spec: str, problem: games_lib.GameProblem, passes: int, tol: floa
         final_distance=float(distance[-1]) if np.isfinite(distance[-1]) else None,
         steps_to_tol=int(step[below[0]]) if below.size else None,
         passes_to_tol=int(spent[below[0]]) if below.size else None,
-        status=_status(distance, below.size > 0),
+        status=_status(distance, below.size > 0, diverged_at),
         passes=spent.tolist(),
         distance=[float(d) if math.isfinite(d) else None for d in distance],
+        diverged_at=diverged_at,
     )
 
 
