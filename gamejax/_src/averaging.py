@@ -136,6 +136,11 @@ def ema(decay: Any, *, every: Any = 1, init: str = "params") -> Callable[[GameTr
       with Lookahead-Minmax <https://arxiv.org/abs/2006.14567>`_, 2021 (App. F).
     """
     checks.check_not_transformation(decay, "gj.ema(decay)(inner)")
+    if isinstance(decay, Players):  # a tuple, which would silently mean two averages of both players
+        raise ValueError(
+            "decay is one β for both players' average (or a list of β, one average each), not one "
+            f"per player; got {decay!r}."
+        )
     checks.check_number("decay", decay, low=0.0, high=1.0, sequence=True)
     checks.check_int("every", every, minimum=1)
     decays = jnp.asarray(decay)

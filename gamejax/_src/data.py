@@ -16,6 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from gamejax._src import checks
+
 
 class Mixture(NamedTuple):
     """An equal-weight mixture of isotropic Gaussians ``(1/m) Σᵢ N(centersᵢ, std² I)``.
@@ -47,8 +49,9 @@ class Mixture(NamedTuple):
           A ``(n, d)`` float32 array.
         """
         centers = jnp.asarray(self.centers)
-        if centers.ndim != 2:
-            raise ValueError(f"Mixture.centers must have shape (m, d); got shape {centers.shape}.")
+        if centers.ndim != 2 or centers.shape[0] < 1:
+            raise ValueError(f"Mixture.centers must have shape (m, d) with m >= 1; got shape {centers.shape}.")
+        checks.check_number("Mixture.std", self.std, low=0.0, high=math.inf, high_open=True)
         mode_key, noise_key = jax.random.split(key)
         modes = jax.random.randint(mode_key, (n,), 0, centers.shape[0])
         noise = jax.random.normal(noise_key, (n, centers.shape[1]), dtype=jnp.float32)
@@ -57,9 +60,11 @@ class Mixture(NamedTuple):
 
 
 def _check_positive(name: str, value: float) -> None:
-    # Plain Python numbers only: traced values (vmap sweeps) pass unchecked.
-    if isinstance(value, (int, float)) and not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}.")
+    # Concrete numbers only (NumPy and 0-d JAX ones included): traced values (vmap sweeps) pass.
+    try:
+        checks.check_number(name, value, low=0.0, low_open=True, high=math.inf, high_open=True)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}.") from None
 
 
 def _check_count(name: str, value: int) -> None:
@@ -149,10 +154,11 @@ def grid(rows: int = 4, cols: int = 4, spacing: float = 2.0, std: float = 0.2) -
     _check_count("cols", cols)
     _check_positive("spacing", spacing)
     _check_positive("std", std)
-    xs = (np.arange(cols) - (cols - 1) / 2.0) * spacing
-    ys = (np.arange(rows) - (rows - 1) / 2.0) * spacing
-    gx, gy = np.meshgrid(xs, ys)  # (rows, cols) each, row-major
-    centers = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    xp = np if isinstance(spacing, (int, float, np.number)) else jnp  # host float64 for plain numbers
+    xs = (xp.arange(cols) - (cols - 1) / 2.0) * spacing
+    ys = (xp.arange(rows) - (rows - 1) / 2.0) * spacing
+    gx, gy = xp.meshgrid(xs, ys)  # (rows, cols) each, row-major
+    centers = xp.stack([gx.ravel(), gy.ravel()], axis=1)
     return Mixture(jnp.asarray(centers, dtype=jnp.float32), std)
 
 
@@ -192,7 +198,8 @@ def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0) -> D
 
     Args:
       split: ``"train"``, ``"test"`` or ``"all"``.
-      test_fraction: the fraction of images held out for ``"test"`` (strictly between 0 and 1).
+      test_fraction: the fraction of images held out for ``"test"`` (strictly between 0 and 1, and
+        leaving at least one image of each class in both splits: about 0.0051 to 0.994).
       seed: the seed of the split.
 
     Returns:
@@ -208,8 +215,16 @@ def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0) -> D
         raise ValueError(f'split must be "train", "test" or "all"; got {split!r}.')
     if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}.")
+    checks.check_int("seed", seed, minimum=0)
     images, labels = _load_digits()
     if split != "all":
+        n, n_classes = labels.shape[0], np.unique(labels).size
+        n_test = math.ceil(test_fraction * n)  # as scikit-learn rounds it
+        if min(n_test, n - n_test) < n_classes:
+            raise ValueError(
+                f"test_fraction must leave at least one image of each of the {n_classes} classes in both splits "
+                f"of the {n} images; got {test_fraction!r}, which holds out {n_test}."
+            )
         train, test = _split_indices(float(test_fraction), int(seed))
         index = train if split == "train" else test
         images, labels = images[index], labels[index]

@@ -85,15 +85,18 @@ def step_jacobian(
     Args:
       tx: the transformation; game: the game; params: where to linearize.
       batch: the batch every step uses.
-      steps: number of steps composed.
+      steps: number of steps composed (an integer ``>= 1``).
       state: the state to linearize at (default: ``tx.init(params)`` advanced by ``warmup`` steps).
-      warmup: steps taken from ``tx.init(params)`` before linearizing, so that first-step special
-        cases (OGDA's first step has no previous gradient and is a plain GDA step) are left
-        behind; at a fixed point the params do not move, only counters and buffers settle.
+      warmup: steps (an integer ``>= 0``) taken from ``tx.init(params)`` before linearizing,
+        so that first-step special cases (OGDA's first step has no previous gradient and is a
+        plain GDA step) are left behind; at a fixed point the params do not move, only counters
+        and buffers settle.
 
     Returns:
       A square matrix.
     """
+    checks.check_int("steps", steps, minimum=1)
+    checks.check_int("warmup", warmup, minimum=0)
     step = make_step(game, tx)
     if state is None:
         state = tx.init(params)

@@ -154,7 +154,7 @@ def sga(lam: Any, *, align: bool = False, eps: float = 0.1) -> Callable[[GameTra
     Args:
       lam: ``λ >= 0``, one value or ``gj.Players``; may be traced.
       align: choose the sign of ``λ`` by alignment.
-      eps: the alignment criterion's ``ε``.
+      eps: the alignment criterion's ``ε >= 0`` (finite; 0.1 in the paper).
 
     Returns:
       A wrapper ``sga(lam)(inner) -> GameTransformation``.
@@ -170,6 +170,7 @@ def sga(lam: Any, *, align: bool = False, eps: float = 0.1) -> Callable[[GameTra
     """
     checks.check_not_transformation(lam, "gj.sga(lam)(inner)")
     lams = checks.per_player_number("lam", lam, low=0.0, high=math.inf, high_open=True)
+    checks.check_number("eps", eps, low=0.0, high=math.inf, high_open=True)
 
     def adjust(game: Game) -> Game:
         return game.with_field(_sga_field(game, lams, align, eps), name=f"sga({game.name})", zero_sum=False)

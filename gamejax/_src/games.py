@@ -24,18 +24,37 @@ class GameProblem(NamedTuple):
     equilibrium: Players | None
 
 
+def _finite(array: jax.Array, name: str) -> jax.Array:
+    """``array``, or a ``ValueError`` if it is concrete and holds NaN or inf (traced arrays pass)."""
+    if checks.is_concrete(array) and not bool(jnp.all(jnp.isfinite(array))):
+        raise ValueError(f"{name} must be finite; it holds {int(jnp.sum(~jnp.isfinite(array)))} NaN/inf value(s).")
+    return array
+
+
 def _vector(value: ArrayLike, name: str, size: int) -> jax.Array:
     array = jnp.asarray(value, dtype=float)
     if array.shape != (size,):
         raise ValueError(f"{name} must have shape ({size},); got {array.shape}.")
-    return array
+    return _finite(array, name)
 
 
 def _square(value: ArrayLike, name: str) -> jax.Array:
     array = jnp.asarray(value, dtype=float)
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
         raise ValueError(f"{name} must be a square matrix; got shape {array.shape}.")
-    return array
+    return _finite(array, name)
+
+
+def _init(init: Players | None, d: int) -> Players:
+    """The initial point: ``init`` (checked against the game's ``(d,)`` players) or ones."""
+    default = Players(jnp.ones(d), jnp.ones(d))
+    if init is None:
+        return default
+    checks.check_players(init, "init")
+    checks.check_same_layout(
+        init, default, "init", "the game's players", check_dtype=False, hint="Both players are vectors of size d."
+    )
+    return init
 
 
 def bilinear() -> GameProblem:
@@ -52,13 +71,19 @@ def affine_bilinear(A: ArrayLike, b: ArrayLike, c: ArrayLike, init: Players | No
     """``min_x max_y xᵀAy + bᵀx + cᵀy`` with square invertible ``A``.
 
     The equilibrium solves ``Ay + b = 0`` and ``Aᵀx + c = 0``. ``init`` defaults to ones.
+
+    Raises:
+      ValueError: if ``A`` is not square or singular, ``b`` or ``c`` is not a vector of its
+        size, a value is NaN or inf (checked when concrete), or ``init`` is not two such vectors.
     """
     A = _square(A, "A")
     d = A.shape[0]
     b, c = _vector(b, "b", d), _vector(c, "c", d)
     equilibrium = Players(jnp.linalg.solve(A.T, -c), jnp.linalg.solve(A, -b))
+    if checks.is_concrete(A) and not all(bool(jnp.all(jnp.isfinite(e))) for e in equilibrium):
+        raise ValueError("A must be invertible (the equilibrium solves Ay = -b and Aᵀx = -c); it is singular.")
     game = zero_sum(lambda x, y: x @ A @ y + b @ x + c @ y, name="affine bilinear")
-    return GameProblem(game, init or Players(jnp.ones(d), jnp.ones(d)), equilibrium)
+    return GameProblem(game, _init(init, d), equilibrium)
 
 
 def quadratic(A: ArrayLike, h: float = 1.0, init: Players | None = None) -> GameProblem:
@@ -66,15 +91,20 @@ def quadratic(A: ArrayLike, h: float = 1.0, init: Players | None = None) -> Game
 
     Its equilibrium is the origin; its field's Jacobian is ``[[hI, A], [−Aᵀ, hI]]``.
     ``init`` defaults to ones.
+
+    Raises:
+      ValueError: if ``A`` is not square, ``A`` or ``h`` is NaN or inf (checked when concrete),
+        or ``init`` is not two vectors of ``A``'s size.
     """
     A = _square(A, "A")
+    checks.check_number("h", h, low=-float("inf"), high=float("inf"), low_open=True, high_open=True)
     d = A.shape[0]
 
     def f(x, y):
         return 0.5 * h * (x @ x) - 0.5 * h * (y @ y) + x @ A @ y
 
     zeros = jnp.zeros(d)
-    return GameProblem(zero_sum(f, name="quadratic"), init or Players(jnp.ones(d), jnp.ones(d)), Players(zeros, zeros))
+    return GameProblem(zero_sum(f, name="quadratic"), _init(init, d), Players(zeros, zeros))
 
 
 def _scalar_quadratic(a: float, b: float, c: float, name: str) -> GameProblem:
@@ -125,6 +155,7 @@ def sbg(key: jax.Array, dim: int = 100) -> GameProblem:
       A :class:`GameProblem`.
     """
     checks.check_int("dim", dim, minimum=1)
+    dim = int(dim)  # a shape: NumPy and JAX integers become a Python int
     kb, kc, kx, ky = jax.random.split(key, 4)
     scale = 1.0 / jnp.sqrt(dim)
     b = scale * jax.random.normal(kb, (dim, dim))
@@ -147,6 +178,7 @@ def sbg_sampler(batch_size: int, dim: int = 100) -> Callable[[jax.Array], jax.Ar
     """``sample(key)``: ``batch_size`` distinct SB-G sample indices (drawn without replacement)."""
     checks.check_int("dim", dim, minimum=1)
     checks.check_int("batch_size", batch_size, minimum=1)
+    dim, batch_size = int(dim), int(batch_size)  # shapes, used inside jit (fit's scan): Python ints
     if batch_size > dim:
         raise ValueError(f"batch_size must be at most dim={dim} (sampling without replacement); got {batch_size}.")
 

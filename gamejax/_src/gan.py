@@ -502,6 +502,7 @@ def batch_sampler(
         raise TypeError(f"sample_real must be a callable sample_real(key, n); got {type(sample_real).__name__}.")
     checks.check_int("noise_dim", noise_dim, minimum=1)
     checks.check_int("batch_size", batch_size, minimum=1)
+    noise_dim, batch_size = int(noise_dim), int(batch_size)  # shapes, used inside fit's scan: Python ints
 
     def sample(key: jax.Array) -> GANBatch:
         key_real, key_noise, key_loss = jax.random.split(key, 3)

@@ -26,6 +26,7 @@ import optax
 from flax import nnx
 from jax.typing import ArrayLike
 
+from gamejax._src import checks
 from gamejax._src.data import digits
 
 # --------------------------------------------------------------------------------------------------
@@ -112,10 +113,10 @@ def mode_metrics(
     Args:
       samples: ``(n, d)`` generated points.
       centers: ``(m, d)`` mode centres (e.g. ``gj.data.ring().centers``).
-      std: the standard deviation of every mode.
-      threshold: the high-quality radius, in standard deviations.
+      std: the standard deviation of every mode, ``> 0`` (may be traced).
+      threshold: the high-quality radius, in standard deviations, ``> 0``.
       min_fraction: the fraction of a mode's uniform share of samples it must receive to count as
-        covered.
+        covered, ``>= 0``.
 
     Returns:
       A dict of scalars:
@@ -138,6 +139,9 @@ def mode_metrics(
       Lin et al, `PacGAN: The power of two samples in generative adversarial networks
       <https://arxiv.org/abs/1712.04086>`_, 2018.
     """
+    checks.check_number("std", std, low=0.0, low_open=True, high=math.inf, high_open=True)
+    checks.check_number("threshold", threshold, low=0.0, low_open=True, high=math.inf, high_open=True)
+    checks.check_number("min_fraction", min_fraction, low=0.0, high=math.inf, high_open=True)
     samples, centers = jnp.asarray(samples), jnp.asarray(centers)
     if samples.ndim != 2 or centers.ndim != 2 or samples.shape[1] != centers.shape[1]:
         raise ValueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import jax
+import numpy as np
 from flax import nnx
 
 
@@ -40,9 +41,13 @@ class MLP(nnx.Module):
         batch_norm: bool = False,
         spectral_norm: bool = False,
     ):
-        sizes = tuple(int(s) for s in sizes)
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must list at least an input and an output width, all >= 1; got {sizes}.")
+        widths = list(sizes) if isinstance(sizes, (Sequence, np.ndarray)) and not isinstance(sizes, str) else []
+        integral = all(isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) for s in widths)
+        if not integral or len(widths) < 2 or min(widths) < 1:
+            raise ValueError(
+                f"sizes must list at least an input and an output width, all integers >= 1; got {sizes!r}."
+            )
+        sizes = tuple(int(s) for s in widths)
 
         def affine(n_in: int, n_out: int) -> nnx.Module:
             layer = nnx.Linear(n_in, n_out, rngs=rngs)

@@ -18,6 +18,17 @@ class ComplexMomentumState(NamedTuple):
     buffer: Any
 
 
+def _check_beta(beta: Any) -> None:
+    """Raise ``ValueError`` unless a concrete ``beta`` is one real or complex number with ``|beta| < 1``."""
+    if not checks.is_concrete(beta):
+        return
+    array = None if isinstance(beta, (bool, np.bool_, str, bytes)) or beta is None else np.asarray(beta)
+    if array is None or array.ndim != 0 or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"beta must be one real or complex number with |beta| < 1; got {beta!r}.")
+    if not np.abs(array) < 1:  # also catches NaN
+        raise ValueError(f"beta must be a complex number with |beta| < 1; got {beta!r}.")
+
+
 def complex_momentum(learning_rate: Any, beta: Any) -> optax.GradientTransformation:
     """Gradient descent with complex momentum (Lorraine & Duvenaud 2022, Alg. 1).
 
@@ -46,8 +57,7 @@ def complex_momentum(learning_rate: Any, beta: Any) -> optax.GradientTransformat
       <https://arxiv.org/abs/2102.08431>`_, 2022 (Alg. 1); compared in the LEAD paper, Fig. 3.
     """
     checks.check_number("learning_rate", learning_rate, low=0.0, low_open=True, high=float("inf"), high_open=True)
-    if checks.is_concrete(beta) and not float(np.abs(np.asarray(beta))) < 1:
-        raise ValueError(f"beta must be a complex number with |beta| < 1; got {beta!r}.")
+    _check_beta(beta)
 
     def init(params: Any) -> ComplexMomentumState:
         def zeros(p):

@@ -93,10 +93,12 @@ def svre(
         "learning_rate", learning_rate, low=0.0, low_open=True, high=float("inf"), high_open=True
     )
     checks.check_int("dataset_size", dataset_size, minimum=1)
-    checks.check_number("snapshot_cost", snapshot_cost, low=0.0)
-    checks.check_number("minibatch_scale", minibatch_scale, low=0.0, low_open=True)
+    checks.check_number("snapshot_cost", snapshot_cost, low=0.0, high=float("inf"), high_open=True)
+    checks.check_number("minibatch_scale", minibatch_scale, low=0.0, low_open=True, high=float("inf"), high_open=True)
     checks.check_number("restart_probability", restart_probability, low=0.0, high=1.0)
     key = jax.random.key(0) if key is None else key
+    if not hasattr(key, "dtype"):
+        raise TypeError(f"key must be a jax.random key, e.g. jax.random.key(0); got {type(key).__name__}.")
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)  # plain integers in the state: checkpointable, comparable
 
@@ -109,6 +111,7 @@ def svre(
         )
 
     def init(params: Players) -> SVREState:
+        checks.check_players(params, "params")
         zero = jnp.zeros([], jnp.int32)
         return SVREState(
             params, optax.tree.zeros_like(params), params, zero, zero, zero, key, jnp.zeros([], jnp.float32)

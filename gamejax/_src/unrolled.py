@@ -77,6 +77,7 @@ def unrolled(base: Any, *, unroll: Any, steps: int, players: str = "y") -> GameT
         return UnrolledState(base_lib.init(bases, params))
 
     def update(game: Game, params: Players, state: UnrolledState, batch: Batch = None):
+        checks.check_players(params, "params")
         batches = split_batch(batch, steps * len(unrolled_players) + 2, f"unrolled(players={players!r})")
         predicted = {
             p: _unroll(game, unrolls, params, p, batches[i * steps : (i + 1) * steps])
