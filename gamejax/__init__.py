@@ -40,6 +40,7 @@ from gamejax._src.lookahead import (
 from gamejax._src.model_state import StatefulGame, WithModelState, init_state
 from gamejax._src.momentum import ComplexMomentumState, complex_momentum
 from gamejax._src.optimistic import OptimisticState, optimistic
+from gamejax._src.precision import MixedPrecisionState, mixed_precision
 from gamejax._src.sharding import replicate, shard
 from gamejax._src.svre import SVREState, svre
 from gamejax._src.training import (
@@ -88,6 +89,7 @@ __all__ = [
     "consensus",
     "sga",
     "skip_nonfinite",
+    "mixed_precision",
     # diagnostics
     "step_jacobian",
     "spectral_radius",
@@ -121,6 +123,7 @@ __all__ = [
     "SVREState",
     "ComplexMomentumState",
     "SkipNonFiniteState",
+    "MixedPrecisionState",
     # modules
     "games",
     "derivatives",

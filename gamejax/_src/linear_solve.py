@@ -2,7 +2,9 @@
 
 Both run inside ``jit`` as one ``lax.while_loop``, take a warm start, and return
 ``(solution, SolveInfo)`` instead of raising, so a solve that did not reach its tolerance is
-visible in the optimizer state. Inner products accumulate in at least float32.
+visible in the optimizer state. Inner products, iterates, residuals and search directions are
+kept in at least float32 (the matrix-vector products run in the operands' own dtype), so a
+solve on bfloat16 params does not stall on bfloat16 rounding.
 ``jax.scipy.sparse.linalg.cg`` returns no convergence information, hence these.
 """
 
@@ -63,6 +65,27 @@ def _threshold(b_norm: jax.Array, tol: Any) -> jax.Array:
     return jnp.maximum(tol * b_norm, jnp.finfo(b_norm.dtype).tiny)
 
 
+def _in_accumulator_dtype(
+    matvec: Callable[[Tree], Tree], b: Tree, x0: Tree | None
+) -> tuple[Callable[[Tree], Tree], Tree, Tree | None, Callable[[Tree], Tree]]:
+    """The problem with every Krylov vector in at least float32 (bfloat16/float16 params).
+
+    The products still run in the operands' own dtypes; the iterates, residuals and search
+    directions (the recurrences, where low precision stalls a solve) are kept in the
+    accumulator dtype, and the solution is cast back to ``b``'s dtypes at the end.
+    """
+    dtype = _accumulator_dtype(b)
+    up = lambda tree: jax.tree.map(lambda leaf: leaf.astype(jnp.promote_types(leaf.dtype, dtype)), tree)  # noqa: E731
+
+    def wide_matvec(v: Tree) -> Tree:
+        return up(matvec(jax.tree.map(lambda u, ref: u.astype(ref.dtype), v, b)))
+
+    def back(x: Tree) -> Tree:
+        return jax.tree.map(lambda u, ref: u.astype(ref.dtype), x, b)
+
+    return wide_matvec, up(b), None if x0 is None else up(x0), back
+
+
 def _start(matvec: Callable[[Tree], Tree], b: Tree, x0: Tree | None) -> tuple[Tree, Tree]:
     """The initial iterate and residual: ``b − A·x0`` for a warm start, ``b`` from zero."""
     if x0 is None:
@@ -80,6 +103,7 @@ def cg(
     from zero without that product), and an exactly
     converged iteration (``r = 0``) cannot produce ``0/0``.
     """
+    matvec, b, x0, back = _in_accumulator_dtype(matvec, b, x0)
     dtype = _accumulator_dtype(b)
     b_norm = jnp.sqrt(_dot(b, b, dtype))
     threshold = _threshold(b_norm, tol)
@@ -105,7 +129,7 @@ def cg(
     zero_rhs = b_norm == 0
     x = optax.tree.where(zero_rhs, optax.tree.zeros_like(x), x)
     residual = jnp.where(zero_rhs, 0.0, jnp.sqrt(rs) / jnp.where(zero_rhs, 1.0, b_norm))
-    return x, SolveInfo(k, residual.astype(dtype), k + int(warm))
+    return back(x), SolveInfo(k, residual.astype(dtype), k + int(warm))
 
 
 def bicgstab(
@@ -115,6 +139,7 @@ def bicgstab(
 
     Same stopping rule, warm start and 0/0 guards as :func:`cg`; two products per iteration.
     """
+    matvec, b, x0, back = _in_accumulator_dtype(matvec, b, x0)
     dtype = _accumulator_dtype(b)
     b_norm = jnp.sqrt(_dot(b, b, dtype))
     threshold = _threshold(b_norm, tol)
@@ -148,4 +173,4 @@ def bicgstab(
     x = optax.tree.where(zero_rhs, optax.tree.zeros_like(x), x)
     r_norm = jnp.sqrt(_dot(r, r, dtype))
     residual = jnp.where(zero_rhs, 0.0, r_norm / jnp.where(zero_rhs, 1.0, b_norm))
-    return x, SolveInfo(k, residual.astype(dtype), 2 * k + int(warm))
+    return back(x), SolveInfo(k, residual.astype(dtype), 2 * k + int(warm))

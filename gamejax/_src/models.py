@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -24,6 +26,9 @@ class MLP(nnx.Module):
       batch_norm: BatchNorm after each hidden affine layer (statistics are model state).
       spectral_norm: spectral normalization of every affine layer (its power-iteration
         vectors are model state).
+      param_dtype: the params' dtype (e.g. ``jnp.bfloat16``; train such params with
+        :func:`gamejax.mixed_precision` to keep float32 master weights and state).
+      dtype: the computation dtype (default: inferred from inputs and params).
 
     Example:
       >>> from flax import nnx
@@ -40,6 +45,8 @@ class MLP(nnx.Module):
         output: Callable[[jax.Array], jax.Array] | None = None,
         batch_norm: bool = False,
         spectral_norm: bool = False,
+        param_dtype: Any = jnp.float32,
+        dtype: Any = None,
     ):
         widths = list(sizes) if isinstance(sizes, (Sequence, np.ndarray)) and not isinstance(sizes, str) else []
         integral = all(isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) for s in widths)
@@ -50,11 +57,15 @@ class MLP(nnx.Module):
         sizes = tuple(int(s) for s in widths)
 
         def affine(n_in: int, n_out: int) -> nnx.Module:
-            layer = nnx.Linear(n_in, n_out, rngs=rngs)
+            layer = nnx.Linear(n_in, n_out, rngs=rngs, param_dtype=param_dtype, dtype=dtype)
             return nnx.SpectralNorm(layer, rngs=rngs) if spectral_norm else layer
 
         self.layers = nnx.List([affine(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
-        self.norms = nnx.List([nnx.BatchNorm(n, rngs=rngs) for n in sizes[1:-1]] if batch_norm else [])
+        self.norms = nnx.List(
+            [nnx.BatchNorm(n, rngs=rngs, param_dtype=param_dtype, dtype=dtype) for n in sizes[1:-1]]
+            if batch_norm
+            else []
+        )
         self.activation = activation
         self.output = output
 
