@@ -725,7 +725,7 @@ def test_fit_rejects_params_that_are_not_players(kind):
 def test_fit_rejects_a_state_for_other_params():
     tx = gj.lookahead(2, 0.5)(gj.gda(SGD))
     state = tx.init(_players(x_shape=(3,)))
-    pattern = r"params\.x has shape \(2,\).*slow weights \(leaf \.x\) has shape \(3,\)"
+    pattern = r"^state does not match tx\.init\(params\): state\.slow\.x has shape \(3,\).*expected shape \(2,\)"
     with pytest.raises(ValueError, match=pattern):
         gj.fit(GAME, tx, PARAMS, steps=2, state=state)
 
@@ -899,3 +899,33 @@ def test_base_optimizers_that_need_extra_arguments_say_so():
     tx = gj.gda(optax.chain(optax.adam(0.1), optax.contrib.reduce_on_plateau()))
     with pytest.raises(TypeError, match=r"needs extra arguments to update \(e\.g\. value="):
         tx.update(GAME, _players(), tx.init(_players()))
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda v: gj.lead(SGD, coupling=1.0, alternating=v), "alternating"),
+        (lambda v: gj.extragradient(SGD, extrapolation_updates_state=v), "extrapolation_updates_state"),
+        (lambda v: gj.consensus(1.0, debias=v), "debias"),
+        (lambda v: gj.sga(1.0, align=v), "align"),
+        (lambda v: gj.cgd(0.1, warm_start=v), "warm_start"),
+        (lambda v: gj.acgd(0.1, warm_start=v), "warm_start"),
+    ],
+)
+def test_flags_must_be_booleans(build, name):
+    for bad in ("no", 1, None, [True]):
+        with pytest.raises(ValueError, match=f"^{name} must be True or False"):
+            build(bad)
+    build(True), build(False)
+
+
+def test_per_evaluation_takes_a_callable_and_a_python_or_array_int():
+    with pytest.raises(TypeError, match="^sample must be a callable"):
+        gj.per_evaluation(None, 2)
+    sample = gj.per_evaluation(lambda key: jax.random.normal(key, (3,)), jnp.asarray(2))
+    assert jax.jit(sample)(jax.random.key(0)).batches.shape == (2, 3)
+
+
+def test_cg_tolerance_must_be_finite():
+    with pytest.raises(ValueError, match=r"^tol must lie in \[0.0, inf\)"):
+        gj.cgd(0.1, tol=float("inf"))

@@ -91,6 +91,12 @@ def check_int(name: str, value: Any, *, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
 
 
+def check_bool(name: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` is ``True`` or ``False`` (a flag, not any truthy object)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}.")
+
+
 def check_not_transformation(value: Any, usage: str) -> None:
     """Catch the forgotten second call of a curried wrapper, e.g. ``gj.lookahead(inner)``."""
     from gamejax._src.core import GameTransformation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -148,7 +149,7 @@ def local_nash(
 
 
 def _check_solver_args(tol: Any, maxiter: Any) -> None:
-    checks.check_number("tol", tol, low=0.0)
+    checks.check_number("tol", tol, low=0.0, high=math.inf, high_open=True)
     checks.check_int("maxiter", maxiter, minimum=1)
 
 
@@ -216,6 +217,7 @@ def cgd(learning_rate: Any, *, tol: Any = 1e-6, maxiter: Any = 50, warm_start: b
     """
     rates = _learning_rates(learning_rate, "learning_rate")
     _check_solver_args(tol, maxiter)
+    checks.check_bool("warm_start", warm_start)
 
     def init(params: Players) -> CGDState:
         checks.check_players(params, "params")
@@ -285,6 +287,7 @@ def acgd(
     checks.check_number("beta2", beta2, low=0.0, high=1.0, high_open=True)
     checks.check_number("eps", eps, low=0.0, low_open=True, high=float("inf"), high_open=True)
     _check_solver_args(tol, maxiter)
+    checks.check_bool("warm_start", warm_start)
 
     def init(params: Players) -> ACGDState:
         checks.check_players(params, "params")

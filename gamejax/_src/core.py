@@ -240,7 +240,10 @@ def per_evaluation(sample: Callable[[jax.Array], Batch], n: int) -> Callable[[ja
     Returns:
       ``sample_n(key) -> PerEvaluation`` whose leaves have a leading axis of size ``n``.
     """
+    if not callable(sample):
+        raise TypeError(f"sample must be a callable sample(key) -> batch; got {type(sample).__name__}.")
     checks.check_int("n", n, minimum=1)
+    n = int(n)  # a shape inside fit's scan: a Python int, also when given as a 0-d array
 
     def sample_n(key: jax.Array) -> PerEvaluation:
         return PerEvaluation(jax.vmap(sample)(jax.random.split(key, n)))

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 import optax
 
 from gamejax._src import base as base_lib
+from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players, split_batch
 
 
@@ -60,6 +61,7 @@ def extragradient(base: Any, *, extrapolation_updates_state: bool = True) -> Gam
       (BatchNorm statistics) see that extra evaluation; thread such state explicitly.
     """
     bases = base_lib.as_players(base)
+    checks.check_bool("extrapolation_updates_state", extrapolation_updates_state)
 
     def init(params: Players) -> ExtragradientState:
         return ExtragradientState(base_lib.init(bases, params))

@@ -115,6 +115,7 @@ def consensus(gamma: Any, *, debias: bool = False) -> Callable[[GameTransformati
     """
     checks.check_not_transformation(gamma, "gj.consensus(gamma)(inner)")
     gammas = checks.per_player_number("gamma", gamma, low=0.0, high=math.inf, high_open=True)
+    checks.check_bool("debias", debias)
 
     def adjust(game: Game) -> Game:
         return game.with_field(_consensus_field(game, gammas, debias), name=f"consensus({game.name})", zero_sum=False)
@@ -171,6 +172,7 @@ def sga(lam: Any, *, align: bool = False, eps: float = 0.1) -> Callable[[GameTra
     checks.check_not_transformation(lam, "gj.sga(lam)(inner)")
     lams = checks.per_player_number("lam", lam, low=0.0, high=math.inf, high_open=True)
     checks.check_number("eps", eps, low=0.0, high=math.inf, high_open=True)
+    checks.check_bool("align", align)
 
     def adjust(game: Game) -> Game:
         return game.with_field(_sga_field(game, lams, align, eps), name=f"sga({game.name})", zero_sum=False)

@@ -70,6 +70,7 @@ def lead(base: Any, *, coupling: Any, alternating: bool = False) -> GameTransfor
       <https://arxiv.org/abs/2010.13846>`_, 2023 (Alg. 1, eq. 12; App. G, Alg. 2).
     """
     bases = base_lib.as_players(base)
+    checks.check_bool("alternating", alternating)
     couplings = checks.per_player_number(
         "coupling", coupling, low=-math.inf, high=math.inf, low_open=True, high_open=True
     )
