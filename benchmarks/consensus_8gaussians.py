@@ -70,19 +70,6 @@ def _shares(samples: jax.Array, centers: jax.Array) -> jax.Array:
     return jnp.mean(jax.nn.one_hot(nearest, centers.shape[0], dtype=jnp.float32), axis=0)
 
 
-@jax.jit
-def _jacobian(game: gj.Game, params: gj.Players, batch) -> jax.Array:
-    """The dense Jacobian of the field (``gj.derivatives.field_jacobian``'s matrix), built in chunks.
-
-    ``gj.jacobian_eigenvalues`` builds it with one ``jacfwd``: all ~2000 tangents of the batch's
-    activations at once, many GB here. Linearizing once and mapping the Jacobian-vector product
-    over chunks of basis vectors gives the same matrix in little memory.
-    """
-    flat, unravel = jax.flatten_util.ravel_pytree(params)
-    _, jvp = jax.linearize(lambda z: jax.flatten_util.ravel_pytree(game.field(unravel(z), batch))[0], flat)
-    return jax.lax.map(jvp, jnp.eye(flat.size, dtype=flat.dtype), batch_size=64).T  # row i of the map: J e_i
-
-
 def _spectrum_summary(eigenvalues: np.ndarray) -> dict:
     """Real parts and the share of eigenvalues near the imaginary axis (|Re λ| < 0.1 |Im λ|)."""
     lam = np.asarray(eigenvalues)
@@ -175,7 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
             ("after SimGA", "SimGA", None),
         ):
             p = jax.tree.map(lambda a: a[0], runs[name]["final"] if p is None else p)
-            jac = _jacobian(game, p, eig_batch)
+            jac = gj.derivatives.field_jacobian(game, p, eig_batch, chunk_size=64)  # one jacfwd: many GB
             spectra[f"v' {label}"] = np.asarray(jnp.linalg.eigvals(jac))
             if name == "consensus":
                 spectra[f"w' {label}"] = np.asarray(jnp.linalg.eigvals(jac + GAMMA * jac.T @ jac))

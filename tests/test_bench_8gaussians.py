@@ -73,16 +73,3 @@ def test_lead_mixed_loss_is_the_saturating_and_the_non_saturating_gan():
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.slow
-def test_consensus_chunked_jacobian_is_the_field_jacobian():
-    """The chunked dense Jacobian of consensus_8gaussians is gj.derivatives.field_jacobian's."""
-    module = load("consensus_8gaussians")
-    from _gan import mlp_pair
-
-    pair = mlp_pair(0, noise_dim=2, data_dim=2, width=4, depth=1)
-    game = pair.game(gj.gan.non_saturating())
-    batch = gj.gan.batch_sampler(gj.data.ring(std=0.01).sample, 2, 8)(jax.random.key(0))
-    ours = np.asarray(module._jacobian(game, pair.params, batch))
-    library = np.asarray(gj.derivatives.field_jacobian(game, pair.params, batch))
-    assert ours.shape == library.shape
-    np.testing.assert_allclose(ours, library, rtol=1e-5, atol=1e-6)

@@ -201,6 +201,7 @@ def compute_all(game, params, batch, t, w1, w2, t2, delta):
     out["player_y"] = gjd.player_field_jvp(game, params, batch, "y", delta.x)
     out["jtp_v"], out["jtp"] = gjd.jacobian_transpose_product(game, params, batch, w1)
     out["jacobian"] = gjd.field_jacobian(game, params, batch)
+    out["jacobian_chunked"] = gjd.field_jacobian(game, params, batch, chunk_size=3)
     return out
 
 
@@ -263,6 +264,8 @@ def test_field_jacobian(name):
     assert J.shape == ref.J.shape
     np.testing.assert_allclose(J, ref.J, rtol=0, atol=TOL)
     np.testing.assert_allclose(J, ref.J_fd, rtol=0, atol=FD_TOL)
+    # In chunks of 3 columns (one linearization, lax.map of its jvp): the same matrix.
+    np.testing.assert_allclose(np.asarray(out["jacobian_chunked"]), ref.J, rtol=0, atol=TOL)
 
 
 def test_field_jacobian_zero_sum_structure():
@@ -279,6 +282,12 @@ def test_field_jacobian_of_dense_quadratic(zero_sum):
     params = pytree_players(jax.random.key(4))
     J = jax.jit(gjd.field_jacobian)(problem.game, params)  # batch defaults to None
     np.testing.assert_allclose(J, problem.J, rtol=0, atol=1e-12)
+
+
+def test_field_jacobian_rejects_a_bad_chunk_size():
+    problem = dense_quadratic(jax.random.key(3), zero_sum=True)
+    with pytest.raises(ValueError, match="^chunk_size must be an integer >= 1"):
+        gjd.field_jacobian(problem.game, pytree_players(jax.random.key(4)), chunk_size=0)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,13 +9,16 @@ work for any pytree players and any game wrapper that changes the field.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.flatten_util
+import jax.numpy as jnp
 import optax
 
+from gamejax._src import checks
 from gamejax._src.core import Batch, Game, Players
 
 
@@ -81,14 +84,29 @@ def jacobian_transpose_product(game: Game, params: Players, batch: Batch, w: Pla
     return v, pullback(w)
 
 
-def field_jacobian(game: Game, params: Players, batch: Batch = None) -> jax.Array:
+def field_jacobian(game: Game, params: Players, batch: Batch = None, *, chunk_size: int | None = None) -> jax.Array:
     """The dense Jacobian of the field on the flattened params (for diagnostics of small games only).
 
     Rows and columns follow ``jax.flatten_util.ravel_pytree(params)`` (``x`` first, then ``y``).
+    Compiled (the game is a static argument). By default every column's Jacobian-vector
+    product is taken at once (``jax.jacfwd``), which holds one tangent of every activation
+    per param: with ``chunk_size``, the field is linearized once and the products are mapped
+    over chunks of that many basis vectors (``lax.map``), e.g. for a GAN on a large batch.
     """
+    if chunk_size is not None:
+        checks.check_int("chunk_size", chunk_size, minimum=1)
+        chunk_size = int(chunk_size)
+    return _field_jacobian(game, params, batch, chunk_size)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _field_jacobian(game: Game, params: Players, batch: Batch, chunk_size: int | None) -> jax.Array:
     flat, unravel = jax.flatten_util.ravel_pytree(params)
 
     def flat_field(z: jax.Array) -> jax.Array:
         return jax.flatten_util.ravel_pytree(game.field(unravel(z), batch))[0]
 
-    return jax.jacfwd(flat_field)(flat)
+    if chunk_size is None:
+        return jax.jacfwd(flat_field)(flat)
+    _, jvp = jax.linearize(flat_field, flat)
+    return jax.lax.map(jvp, jnp.eye(flat.size, dtype=flat.dtype), batch_size=chunk_size).T  # row i: J e_i

@@ -189,13 +189,18 @@ def spectral_radius(
     return float(radius)
 
 
-def jacobian_eigenvalues(game: Game, params: Players, batch: Batch = None) -> jax.Array:
+def jacobian_eigenvalues(
+    game: Game, params: Players, batch: Batch = None, *, chunk_size: int | None = None
+) -> jax.Array:
     """The eigenvalues of the field's Jacobian ``J`` at ``params`` (dense; small games only).
 
     At a fixed point, all real parts positive means the continuous dynamics ``ω' = −v(ω)``
     are locally stable; imaginary parts mean rotation (Numerics of GANs, §3; lookahead paper §2).
+    ``chunk_size`` builds ``J`` in chunks of columns (see
+    :func:`gamejax.derivatives.field_jacobian`): use it for networks on large batches, where
+    building every column at once can take many GB.
     """
-    return jnp.linalg.eigvals(field_jacobian(game, params, batch))
+    return jnp.linalg.eigvals(field_jacobian(game, params, batch, chunk_size=chunk_size))
 
 
 def decompose_jacobian(jacobian: jax.Array) -> tuple[jax.Array, jax.Array]:

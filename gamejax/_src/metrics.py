@@ -206,6 +206,13 @@ def frechet_distance(features_a: ArrayLike, features_b: ArrayLike) -> jax.Array:
     computation runs in float64 when ``jax_enable_x64`` is on, else in float32. A result that
     rounding makes negative is clipped to 0.
 
+    Warning:
+      On CPU, jaxlib 0.10's LAPACK ``eigh`` can deadlock when one compiled program runs two
+      *vmapped* ``eigh`` calls concurrently on a 2-core machine (e.g. this function twice in a
+      metrics function of a vmapped :func:`gamejax.fit`). Record the feature moments in the
+      compiled run and compute the distance on the host, or call it once per program, as
+      ``benchmarks/digits_gan.py`` does.
+
     Args:
       features_a: ``(n, d)`` features, ``n ≥ 2``.
       features_b: ``(k, d)`` features, ``k ≥ 2``.

@@ -128,7 +128,8 @@ def passes_per_step(game: Game, tx: GameTransformation, params: Players, batch: 
     is one evaluation); derivative work on top of an evaluation counts what it declares:
     consensus's vector-Jacobian product and SGA's two products 2 each. Methods whose cost
     varies (CGD's solves, SVRE's snapshots) report their own count in their state, which
-    :func:`fit` uses instead (see :func:`reported_evaluations`).
+    :func:`fit` uses instead (see :func:`reported_evaluations`): for them this function gives
+    only the fixed part (CGD: 1, its field), not the solver's products.
     """
     calls, extra = _trace_cost(game, tx, params, batch)
     total = calls + extra
