@@ -115,6 +115,42 @@ def compiled_scan(body: Callable, carry, n: int) -> Callable[[], object]:
     return lambda: run(carry)
 
 
+def method_scan(game: gj.Game, tx: gj.GameTransformation, params: gj.Players, batch, n: int) -> tuple[Callable, object]:
+    """A thunk running ``n`` steps of ``tx`` from its initial state in one compiled scan, and its final carry."""
+    step = gj.make_step(game, tx)
+
+    def body(carry):
+        p, s, _ = step(*carry, batch)
+        return p, s
+
+    thunk = compiled_scan(body, (params, tx.init(params)), n)
+    return thunk, jax.block_until_ready(thunk())
+
+
+def interleaved(thunks: dict[str, Callable[[], object]], rounds: int, n: int = 1) -> dict[str, np.ndarray]:
+    """Seconds per step of each thunk (``n`` steps a call), one value per round.
+
+    Within a round every thunk runs once, in turn, so that all of them see the same machine
+    load; ratios are then taken round by round.
+    """
+    seconds = {name: [] for name in thunks}
+    for _ in range(rounds):
+        for name, thunk in thunks.items():
+            start = time.perf_counter()
+            jax.block_until_ready(thunk())
+            seconds[name].append((time.perf_counter() - start) / n)
+    return {name: np.array(values) for name, values in seconds.items()}
+
+
+def random_direction(params, key: jax.Array):
+    """A standard normal pytree shaped like ``params`` (the tangent the product bodies carry)."""
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    return jax.tree.unflatten(
+        treedef, [jax.random.normal(k, jnp.shape(a), jnp.result_type(a)) for k, a in zip(keys, leaves, strict=True)]
+    )
+
+
 def unit_bodies(game: gj.Game, batch) -> dict[str, Callable]:
     """The derivative building blocks of the methods, one per scan iteration.
 
@@ -222,35 +258,19 @@ def measure(width: int, n: int, rounds: int, acgd_iterations: int) -> dict:
     """Per-step costs at one width, from ``rounds`` interleaved timings (median of per-round ratios)."""
     game, params, sample = gan_game(width)
     batch = sample(jax.random.key(0))
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(jax.random.key(1), len(leaves))
-    direction = jax.tree.unflatten(
-        treedef, [jax.random.normal(k, jnp.shape(a), jnp.result_type(a)) for k, a in zip(keys, leaves, strict=True)]
-    )
+    direction = random_direction(params, jax.random.key(1))
     thunks = {name: compiled_scan(body, (params, direction), n) for name, body in unit_bodies(game, batch).items()}
     body, carry = plain_optax_gda_body(game, batch)
     thunks["plain Optax GDA (Adam)"] = compiled_scan(body, carry(params), n)
     counts, final_states = {"plain Optax GDA (Adam)": {"field": 1}}, {}
     for name, (tx, method_counts) in methods(acgd_iterations).items():
-        step = gj.make_step(game, tx)
-
-        def method_body(c, step=step):
-            p, s, _ = step(*c, batch)
-            return p, s
-
-        thunks[name] = compiled_scan(method_body, (params, tx.init(params)), n)
+        thunks[name], (_, final_states[name]) = method_scan(game, tx, params, batch, n)
         counts[name] = dict(method_counts)
-        final_states[name] = jax.block_until_ready(thunks[name]())[1]
-    seconds = {name: [] for name in thunks}
-    for _ in range(rounds):  # interleaved, so every measurement sees the same machine load
-        for name, thunk in thunks.items():
-            start = time.perf_counter()
-            jax.block_until_ready(thunk())
-            seconds[name].append((time.perf_counter() - start) / n)
-    gradient = np.array(seconds["gradient"])
+    seconds = interleaved(thunks, rounds, n)
+    gradient = seconds["gradient"]
 
     def in_gradients(name):
-        return float(np.median(np.array(seconds[name]) / gradient))
+        return float(np.median(seconds[name] / gradient))
 
     linearize = in_gradients("linearize")
     units = {

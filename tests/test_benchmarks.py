@@ -36,3 +36,40 @@ def test_reproduction_quick_mode_reproduces_the_papers_claims(name, tmp_path):
     assert saved["claims"] and saved["paper"]
     missed = [c for c in record["claims"] if c["required"] and not c["reproduced"]]
     assert not missed, missed
+
+
+@pytest.mark.slow
+def test_perf_quick(tmp_path):
+    """The performance report's --quick run: every section present, every ratio positive and finite."""
+    import math
+
+    record = load("perf").main(["--quick", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "perf_quick.json").read_text())
+    assert (tmp_path / "perf_quick.md").read_text().startswith("Machine:")
+    assert saved["quick"] and saved["machine"]["cpu_count"] >= 1 and saved["machine"]["versions"]["jax"]
+
+    def positive(value):
+        return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+    cost = saved["step_cost"]
+    assert positive(cost["gradient_ms"]) and {"gda"} <= {row["method"] for row in cost["methods"]}
+    for row in cost["methods"]:
+        assert all(positive(row[k]) for k in ("ms_per_step", "gradients_per_step", "measured_over_evaluations"))
+        assert row["evaluations_per_step"] >= 1 and row["finite"]
+    for row in saved["drivers"]:
+        keys = ("python_loop_steps_per_s", "fit_steps_per_s", "scan_steps_per_s", "fit_over_loop", "scan_over_loop")
+        assert all(positive(row[k]) for k in keys), row
+        assert all(d < 1e-4 for d in row["max_param_difference"].values()), row  # the same steps and batches
+    for row in saved["sweeps"]:
+        assert row["seeds"] == 64 and all(positive(row[k]) for k in ("sequential_s", "vmapped_s", "speedup"))
+        assert row["max_result_difference"] < 1e-4  # vmap computes what the sequential runs compute
+    assert positive(saved["compile"]["gradient_s"])
+    for row in saved["compile"]["methods"]:
+        assert all(positive(row[k]) for k in ("trace_s", "lower_s", "compile_s", "total_s", "over_gradient"))
+    memory = saved["memory"]["methods"]
+    assert set(memory) == {"extra-adam", "acgd"}
+    for row in memory.values():
+        assert row["peak_bytes"] >= row["argument_size_in_bytes"] > 0
+    assert positive(saved["memory"]["acgd_over_extra_adam"]["peak_bytes"])
+    assert [t["target"] for t in record["targets"]] == [t["target"] for t in saved["targets"]]
+    assert all(positive(c["value"]) and isinstance(c["met"], bool) for t in saved["targets"] for c in t["cases"])
