@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -73,3 +74,24 @@ def test_perf_quick(tmp_path):
     assert positive(saved["memory"]["acgd_over_extra_adam"]["peak_bytes"])
     assert [t["target"] for t in record["targets"]] == [t["target"] for t in saved["targets"]]
     assert all(positive(c["value"]) and isinstance(c["met"], bool) for t in saved["targets"] for c in t["cases"])
+
+
+def test_peers_quick_runs_without_the_peers(tmp_path, capsys):
+    """benchmarks/peers.py in CI's venv: jax-cgd and cgds are absent, skipped with a message; gamejax and Optax run."""
+    record = load("peers").main(["--quick", "--peers", "jax-cgd,cgds", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "peers_quick.json").read_text())
+    assert (tmp_path / "peers_quick.png").stat().st_size > 5_000
+    printed = capsys.readouterr().out
+    for peer, module in (("jax-cgd", "jax_cgd"), ("cgds", "CGDs")):
+        if importlib.util.find_spec(module) is None:
+            assert saved["skipped"][peer].startswith(f"skipped: {peer} not installed (pip install")
+            assert saved["skipped"][peer] in printed
+            assert peer not in saved["peers"]
+    rows = {row["key"]: row for row in saved["results"][0]["rows"]}
+    assert {"acgd/gamejax", "gda/gamejax", "gda/optax"} <= set(rows)
+    assert rows["acgd/gamejax"]["cg_iterations"] == 3 and rows["acgd/gamejax"]["matvecs"] == 4  # tol=0: exactly k
+    for row in rows.values():
+        assert row["ms_per_step"] > 0 and row["dtypes"] == ["float32"]
+    assert saved["results"][0]["gda_over_optax"]["per_step_call"] > 0
+    assert saved["gda_trajectory"]["relative_to_displacement"] < 1e-8  # the same iterates as hand-written Optax
+    assert record["claims"] and all(c["reproduced"] for c in record["claims"] if c["required"])
