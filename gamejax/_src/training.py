@@ -37,7 +37,7 @@ class FitResult(NamedTuple):
       diverged_at: int32, -1 if every step stayed finite; else the step (counted as in
         ``metrics["step"]``) whose params or state came out non-finite, or at which a
         :func:`gamejax.skip_nonfinite` guard gave up. ``params`` and ``state`` are then those
-        of the last finite step, and the run stopped there (later records repeat that point).
+        of the last finite step: the run froze there (later records repeat that point).
     """
 
     params: Players
@@ -174,6 +174,16 @@ def _is_traced(tree: Any) -> bool:
     return any(not checks.is_concrete(leaf) for leaf in jax.tree.leaves(tree))
 
 
+def _under_transformation() -> bool:
+    """Whether ``fit`` runs inside ``jax.vmap``/``jax.jit`` (e.g. a sweep over hyperparameters that
+    only ``tx`` captures), where its results are tracers. Conservative if JAX's probe moves."""
+    try:
+        from jax._src.core import trace_state_clean
+    except ImportError:
+        return True
+    return not trace_state_clean()
+
+
 class _Progress:
     """A tqdm bar when tqdm is installed, else one line per chunk on stderr."""
 
@@ -197,13 +207,22 @@ class _Progress:
             self.bar.close()
 
 
+_RUNNING, _UNLOCATED = -1, -2  # diverged_at while every step is finite / "somewhere in this call"
+
+
 @dataclasses.dataclass(frozen=True)
 class _Driver:
     """What a compiled training program depends on besides its arrays (hashable: a jit static argument).
 
-    The program's carry is ``(params, state, t, diverged_at)``: ``diverged_at`` is -1 while every
-    step has been finite, else the step at which the run diverged; from then on the carry is
-    frozen and no step is computed (``lax.cond``; under ``jax.vmap`` both branches run).
+    The program's carry is ``(params, state, t, diverged_at)``; ``diverged_at`` is -1 while the
+    run is finite. A *checked* program tests every step: a step whose params or state are not
+    finite (or whose :func:`gamejax.skip_nonfinite` guard gave up) sets ``diverged_at`` to its
+    step number and the params and state freeze at the last finite step (later steps are
+    computed and discarded with a ``jnp.where``; under ``jax.vmap`` a ``lax.cond`` would run
+    both branches anyway). An unchecked program tests only at the end of each logging interval
+    (on the tiniest games the per-step test costs several times the step): if the interval
+    ended non-finite it freezes at the interval's start and sets ``diverged_at`` to -2, and
+    :func:`fit` replays that call with the checked program to find the exact step.
     """
 
     game: Game
@@ -213,6 +232,7 @@ class _Driver:
     n_batches: int | None
     passes_per_step: float
     mesh: Mesh | None = None
+    checked: bool = True
 
     def batch_at(self, t: jax.Array, data: tuple) -> Batch:
         stacked, _, _, key = data
@@ -245,20 +265,16 @@ class _Driver:
     def advance(self, carry, data, n: int):
         step = make_step(self.game, self.tx, mesh=self.mesh)
 
-        def live(carry):
-            params, state, t, _ = carry
-            new_params, new_state, _ = step(params, state, self.batch_at(t, data))
-            finite = all_finite((new_params, new_state))
-            params, state = select(finite, (new_params, new_state), (params, state))
-            diverged_at = jnp.where(finite & ~guards.gave_up(new_state), -1, t + 1).astype(jnp.int32)
-            return params, state, t + 1, diverged_at
-
-        def frozen(carry):
-            params, state, t, diverged_at = carry
-            return params, state, t + 1, diverged_at
-
         def body(carry, _):
-            return jax.lax.cond(carry[3] >= 0, frozen, live, carry), None
+            params, state, t, diverged_at = carry
+            new_params, new_state, _ = step(params, state, self.batch_at(t, data))
+            if not self.checked:
+                return (new_params, new_state, t + 1, diverged_at), None
+            running = diverged_at == _RUNNING
+            finite = all_finite((new_params, new_state))
+            params, state = select(finite & running, (new_params, new_state), (params, state))
+            stops = running & ~(finite & ~guards.gave_up(new_state))
+            return (params, state, t + 1, jnp.where(stops, t + 1, diverged_at).astype(jnp.int32)), None
 
         return jax.lax.scan(body, carry, None, length=n)[0]
 
@@ -266,8 +282,13 @@ class _Driver:
         """``n_intervals`` × (``interval`` steps, then a record), after a record of the starting point."""
 
         def body(carry, _):
-            carry = self.advance(carry, data, interval)
-            return carry, self.record(carry, data)
+            new = self.advance(carry, data, interval)
+            if not self.checked:
+                params, state, t, diverged_at = new
+                fine = (diverged_at == _RUNNING) & all_finite((params, state)) & ~guards.gave_up(state)
+                params, state = select(fine, (params, state), carry[:2])
+                new = (params, state, t, jnp.where(fine, diverged_at, _UNLOCATED).astype(jnp.int32))
+            return new, self.record(new, data)
 
         first = self.record(carry, data)
         carry, logs = jax.lax.scan(body, carry, None, length=n_intervals)
@@ -404,13 +425,14 @@ def fit(
         batches = None if batches is None else sharding.shard_batch(batches, mesh, stacked=True)
         eval_batch = None if eval_batch is None else sharding.shard_batch(eval_batch, mesh)
     data = (batches, eval_batch, equilibrium, key)
-    driver = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0, mesh)
+    checked = traced or _under_transformation()  # no host replay possible: test every step
+    driver = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0, mesh, checked)
     start = jnp.asarray(initial_step, jnp.int32)
     batch_shape = jax.eval_shape(driver.batch_at, start, data)
     cost = passes_per_step(bound_game(game, state)[0], tx, params, batch_shape)
     driver = dataclasses.replace(driver, passes_per_step=cost)
 
-    carry = (params, state, start, jnp.asarray(-1, jnp.int32))
+    carry = (params, state, start, jnp.asarray(_RUNNING, jnp.int32))
     logs: list[Metrics] = []
     if checkpoint_dir is not None:
         carry, logs = _resume(checkpoint_dir, carry, key, log_every, mesh)
@@ -424,7 +446,7 @@ def fit(
     calls = _calls(remaining, log_every, checkpoint_every, progress, needs_first=not logs)
     bar = _Progress(remaining, label) if progress else None
     for n, interval in calls:
-        carry, chunk = _run_intervals(driver, carry, data, n, interval)
+        carry, chunk = _run_call(driver, carry, data, n, interval)
         logs.append(chunk if not logs else jax.tree.map(lambda a: a[1:], chunk))
         if checkpoint_dir is not None:
             _save(checkpoint_dir, carry, key, log_every, logs)
@@ -435,6 +457,14 @@ def fit(
     history = jax.tree.map(lambda *parts: jnp.concatenate(parts), *logs)
     params, state, step, diverged_at = carry
     return FitResult(params, state, history, step, diverged_at)
+
+
+def _run_call(driver: _Driver, carry: tuple, data: tuple, n: int, interval: int) -> tuple[tuple, Metrics]:
+    """One compiled call; a divergence the unchecked program only bracketed is replayed step by step."""
+    new, chunk = _run_intervals(driver, carry, data, n, interval)
+    if not driver.checked and int(new[3]) == _UNLOCATED:
+        new, chunk = _run_intervals(dataclasses.replace(driver, checked=True), carry, data, n, interval)
+    return new, chunk
 
 
 def _log_and_checkpoint_every(
