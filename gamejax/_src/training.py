@@ -408,12 +408,13 @@ def fit(
     if sample is not None and key is None:
         raise ValueError("fit(sample=...) needs key=, a jax.random key, to draw the batches.")
     traced = _is_traced((params, state, key, batches, eval_batch, initial_step))
-    if not _is_traced(params) and not bool(all_finite(params)):
+    under_transformation = traced or _under_transformation()
+    if not under_transformation and not bool(all_finite(params)):
         raise ValueError("params must be finite: the initial params contain NaN or Inf.")
     log_every, checkpoint_every = _log_and_checkpoint_every(steps, log_every, checkpoint_dir, checkpoint_every)
-    if checkpoint_dir is not None and traced:
+    if checkpoint_dir is not None and under_transformation:
         raise ValueError("checkpoint_dir needs concrete values: fit cannot write checkpoints under jax.vmap/jit.")
-    progress = bool(steps > 10_000 if progress is None else progress) and not traced
+    progress = bool(steps > 10_000 if progress is None else progress) and not under_transformation
 
     if state is None:
         state = init_state(game, tx, params, model_state)
@@ -425,8 +426,8 @@ def fit(
         batches = None if batches is None else sharding.shard_batch(batches, mesh, stacked=True)
         eval_batch = None if eval_batch is None else sharding.shard_batch(eval_batch, mesh)
     data = (batches, eval_batch, equilibrium, key)
-    checked = traced or _under_transformation()  # no host replay possible: test every step
-    driver = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0, mesh, checked)
+    # Under vmap/jit no host replay is possible: test every step.
+    driver = _Driver(game, tx, sample, metrics, _stacked_batch_count(batches), 0, mesh, under_transformation)
     start = jnp.asarray(initial_step, jnp.int32)
     batch_shape = jax.eval_shape(driver.batch_at, start, data)
     cost = passes_per_step(bound_game(game, state)[0], tx, params, batch_shape)
