@@ -181,7 +181,7 @@ def test_progress_falls_back_to_stderr_without_tqdm(monkeypatch, capsys):
     assert "demo: 40/40 steps" in err
 
 
-def test_a_second_fit_with_the_same_objects_does_not_recompile(sbg):
+def test_a_second_fit_with_the_same_objects_does_not_recompile_nor_retrace(sbg, monkeypatch):
     from gamejax._src import training
 
     game, init, _ = sbg
@@ -189,6 +189,7 @@ def test_a_second_fit_with_the_same_objects_does_not_recompile(sbg):
     sample = gj.games.sbg_sampler(4, DIM)
     first = gj.fit(game, tx, init, steps=12, log_every=4, sample=sample, key=jax.random.key(0))
     compiled = training._run_intervals._cache_size()
+    monkeypatch.setattr(training, "passes_per_step", lambda *a: pytest.fail("traced a step again to count passes"))
     second = gj.fit(
         game, tx, first.params, state=first.state, steps=12, log_every=4, sample=sample, key=jax.random.key(0)
     )
