@@ -142,11 +142,12 @@ def test_fit_continues_from_a_given_state():
     chex.assert_trees_all_close((rest.params, rest.state), (whole.params, whole.state), rtol=1e-12)
 
 
-def test_make_step_reports_the_update_norm():
+def test_make_step_reports_the_update_norm_on_request():
     game, init, _ = gj.games.bilinear()
-    step = gj.make_step(game, gj.gda(optax.sgd(0.5)))
+    step = gj.make_step(game, gj.gda(optax.sgd(0.5)), update_norm=True)
     new, _, metrics = step(init, gj.gda(optax.sgd(0.5)).init(init))
     np.testing.assert_allclose(metrics["update_norm"], np.linalg.norm(flat(new) - flat(init)), rtol=1e-12)
+    assert gj.make_step(game, gj.gda(optax.sgd(0.5)))(init, gj.gda(optax.sgd(0.5)).init(init))[2] == {}
 
 
 def test_evaluations_per_step_of_compositions():
