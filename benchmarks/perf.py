@@ -575,6 +575,12 @@ def target_summary(cases: list[dict]) -> str:
     return f"{len(met)} of {len(cases)} | {'; '.join(parts)}"
 
 
+def _table(intro: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table after a blank line and its introducing sentence."""
+    cells = lambda row: "| " + " | ".join(row) + " |"  # noqa: E731
+    return ["", intro, "", cells(header), "|" + "---|" * len(header), *(cells(row) for row in rows)]
+
+
 def markdown(record: dict) -> str:
     m = record["machine"]
     lines = [
@@ -603,74 +609,87 @@ def markdown(record: dict) -> str:
             f"(XLA's buffers; temporaries {ratios['temp_size_in_bytes']:.2f}×{rss}) |"
         )
     cost = record["step_cost"]
-    lines += [
-        "",
+    lines += _table(
         f"**Step cost** on the {cost['game']} (one gradient = {cost['gradient_ms']:.3f} ms; "
         f"a scan of {cost['steps_per_scan']} steps, median of {cost['rounds']} interleaved rounds):",
-        "",
-        "| method | ms / step | step ÷ gradient | evaluations / step | ratio | within 1.2× |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in cost["methods"]:
-        lines.append(
-            f"| {row['method']} | {row['ms_per_step']:.3f} | {row['gradients_per_step']:.2f} | "
-            f"{row['evaluations_per_step']:.3g} | {row['measured_over_evaluations']:.2f} | "
-            f"{'yes' if row['within_target'] else '**no**'} |"
-        )
-    lines += [
-        "",
+        ["method", "ms / step", "step ÷ gradient", "evaluations / step", "ratio", "within 1.2×"],
+        [
+            [
+                row["method"],
+                f"{row['ms_per_step']:.3f}",
+                f"{row['gradients_per_step']:.2f}",
+                f"{row['evaluations_per_step']:.3g}",
+                f"{row['measured_over_evaluations']:.2f}",
+                "yes" if row["within_target"] else "**no**",
+            ]
+            for row in cost["methods"]
+        ],
+    )
+    lines += _table(
         "**Drivers**: steps per second, the same steps and batches each way:",
-        "",
-        "| game | method | steps | Python loop | `gj.fit` | jitted `lax.scan` | fit ÷ loop | scan ÷ loop "
-        "| fit − scan, per call |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in record["drivers"]:
-        lines.append(
-            f"| {row['game']} ({row['size']}) | {row['method']} | {row['steps']} | "
-            f"{row['python_loop_steps_per_s']:,.0f} | {row['fit_steps_per_s']:,.0f} | {row['scan_steps_per_s']:,.0f} | "
-            f"{row['fit_over_loop']:.1f} | {row['scan_over_loop']:.1f} | {row['fit_minus_scan_ms']:.1f} ms |"
-        )
-    lines += [
-        "",
+        [
+            "game",
+            "method",
+            "steps",
+            "Python loop",
+            "`gj.fit`",
+            "jitted `lax.scan`",
+            "fit ÷ loop",
+            "scan ÷ loop",
+            "fit − scan, per call",
+        ],
+        [
+            [
+                f"{row['game']} ({row['size']})",
+                row["method"],
+                str(row["steps"]),
+                f"{row['python_loop_steps_per_s']:,.0f}",
+                f"{row['fit_steps_per_s']:,.0f}",
+                f"{row['scan_steps_per_s']:,.0f}",
+                f"{row['fit_over_loop']:.1f}",
+                f"{row['scan_over_loop']:.1f}",
+                f"{row['fit_minus_scan_ms']:.1f} ms",
+            ]
+            for row in record["drivers"]
+        ],
+    )
+    lines += _table(
         f"**Sweep**: {record['config']['sweep_seeds']} seeds × {record['config']['sweep_steps']} steps, "
         "total wall time (compile excluded; first calls in the JSON):",
-        "",
-        "| game | method | run | sequential `jit(run)` | `jit(vmap(run))` | speedup |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in record["sweeps"]:
-        lines.append(
-            f"| {row['game']} | {row['method']} | {row['driver']} | {1e3 * row['sequential_s']:.1f} ms | "
-            f"{1e3 * row['vmapped_s']:.1f} ms | {row['speedup']:.1f} |"
-        )
+        ["game", "method", "run", "sequential `jit(run)`", "`jit(vmap(run))`", "speedup"],
+        [
+            [
+                row["game"],
+                row["method"],
+                row["driver"],
+                f"{1e3 * row['sequential_s']:.1f} ms",
+                f"{1e3 * row['vmapped_s']:.1f} ms",
+                f"{row['speedup']:.1f}",
+            ]
+            for row in record["sweeps"]
+        ],
+    )
     comp = record["compile"]
-    lines += [
-        "",
+    lines += _table(
         f"**Compile time** of the first step on the {comp['game']} (one gradient: {comp['gradient_s']:.2f} s):",
-        "",
-        "| method | trace | lower | compile | total | ÷ gradient |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in comp["methods"]:
-        lines.append(
-            f"| {row['method']} | {row['trace_s']:.2f} s | {row['lower_s']:.2f} s | {row['compile_s']:.2f} s | "
-            f"{row['total_s']:.2f} s | {row['over_gradient']:.1f} |"
-        )
+        ["method", "trace", "lower", "compile", "total", "÷ gradient"],
+        [
+            [
+                row["method"],
+                *(f"{row[k]:.2f} s" for k in ("trace_s", "lower_s", "compile_s", "total_s")),
+                f"{row['over_gradient']:.1f}",
+            ]
+            for row in comp["methods"]
+        ],
+    )
     mem = record["memory"]
-    lines += [
-        "",
+    sizes = ("argument_size_in_bytes", "output_size_in_bytes", "temp_size_in_bytes", "peak_bytes", "rss_growth_bytes")
+    lines += _table(
         f"**Memory** of one step on the {mem['game']} (MiB; XLA's buffer assignment of the compiled step; "
         "peak = arguments + outputs + temporaries − aliased; RSS growth: first execution in a fresh process):",
-        "",
-        "| method | arguments | outputs | temporaries | peak | RSS growth |",
-        "|---|---|---|---|---|---|",
-    ]
-    for spec, row in mem["methods"].items():
-        lines.append(
-            f"| {spec} | {_mib(row['argument_size_in_bytes'])} | {_mib(row['output_size_in_bytes'])} | "
-            f"{_mib(row['temp_size_in_bytes'])} | {_mib(row['peak_bytes'])} | {_mib(row['rss_growth_bytes'])} |"
-        )
+        ["method", "arguments", "outputs", "temporaries", "peak", "RSS growth"],
+        [[spec, *(_mib(row[k]) for k in sizes)] for spec, row in mem["methods"].items()],
+    )
     ratios = ", ".join(f"{k.replace('_', ' ')} {v:.2f}×" for k, v in mem["acgd_over_extra_adam"].items())
     lines += ["", f"ACGD ÷ Extra-Adam: {ratios}."]
     return "\n".join(lines)
