@@ -386,6 +386,18 @@ def test_sga_field_is_v_plus_lambda_antisymmetric_transpose_v(general, lam):
     )
 
 
+def test_adjusted_game_is_what_the_inner_method_sees_and_has_the_dense_jacobian(general):
+    """On a quadratic game J is constant, so v + γJᵀv has Jacobian J + γJᵀJ and v + λAᵀv has J + λAᵀJ."""
+    J = general.J
+    for wrapper, jacobian in (
+        (gj.consensus(0.7), J + 0.7 * J.T @ J),
+        (gj.sga(0.4), J + 0.4 * (0.5 * (J - J.T)).T @ J),
+    ):
+        game = wrapper.adjusted_game(general.game)
+        np.testing.assert_allclose(flat(game.field(general.init)), adjusted_field(wrapper, general, general.init))
+        np.testing.assert_allclose(gj.derivatives.field_jacobian(game, general.init), jacobian, atol=1e-10)
+
+
 def test_sga_alignment_picks_the_sign_of_lambda(general):
     z = flat(general.init)
     v, J = general.field(z), general.J

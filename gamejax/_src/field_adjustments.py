@@ -33,6 +33,7 @@ def _field_wrapper(adjust: Adjust, name: str) -> Callable[[GameTransformation], 
 
         return GameTransformation(inner.init, update)
 
+    wrap.adjusted_game = adjust  # the game every inner method sees, e.g. for its spectrum
     return wrap
 
 
@@ -103,6 +104,8 @@ def consensus(gamma: Any, *, debias: bool = False) -> Callable[[GameTransformati
 
     Returns:
       A wrapper ``consensus(gamma)(inner) -> GameTransformation`` (the inner state, unchanged).
+      Its ``adjusted_game(game)`` is the game with the field above, e.g. for
+      :func:`gamejax.jacobian_eigenvalues` of ``v + γJᵀv``.
 
     Example:
       >>> import optax, gamejax as gj
@@ -158,7 +161,8 @@ def sga(lam: Any, *, align: bool = False, eps: float = 0.1) -> Callable[[GameTra
       eps: the alignment criterion's ``ε >= 0`` (finite; 0.1 in the paper).
 
     Returns:
-      A wrapper ``sga(lam)(inner) -> GameTransformation``.
+      A wrapper ``sga(lam)(inner) -> GameTransformation``; its ``adjusted_game(game)`` is the
+      game with the adjusted field ``v + λAᵀv``.
 
     Example:
       >>> import optax, gamejax as gj
