@@ -68,6 +68,24 @@ def test_split_merge_round_trips_exactly():
     assert set(jax.tree.leaves(jax.tree.map(lambda v: type(v).__name__, pair.params, is_leaf=_is_var))) == {"Param"}
 
 
+def test_merge_in_evaluation_mode_uses_the_running_statistics():
+    g, d = networks(spectral_norm=False)
+    pair = gj.flax.split(g, d)
+    z = a_batch()[1]
+    generator, _ = pair.merge(train=False)
+    # Evaluation mode: (z − running mean) / sqrt(running var + eps), one sample at a time or in a batch alike.
+    norm = pair.merge()[0].norm
+    mean, var, scale, bias = (np.asarray(v.get_value())[None] for v in (norm.mean, norm.var, norm.scale, norm.bias))
+    expected = (np.asarray(z) - mean) / np.sqrt(var + norm.epsilon) * scale + bias
+    np.testing.assert_allclose(generator.norm(z), expected, rtol=1e-5)
+    np.testing.assert_allclose(generator(z[:1]), generator(z)[:1], rtol=1e-5)
+    chex.assert_trees_all_equal(generator.norm.mean.get_value(), norm.mean.get_value())  # not updated
+    training, _ = pair.merge(train=True)
+    assert not np.allclose(training(z[:2])[:1], training(z)[:1])  # batch statistics: depends on the batch
+    with pytest.raises(ValueError, match="^train must be True or False"):
+        pair.merge(train="eval")
+
+
 def _is_var(x):
     return isinstance(x, nnx.Variable)
 

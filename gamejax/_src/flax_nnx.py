@@ -18,7 +18,7 @@ from typing import Any
 import jax
 from flax import nnx
 
-from gamejax._src import core
+from gamejax._src import checks, core
 from gamejax._src.core import Batch, Game, Players
 from gamejax._src.model_state import StatefulGame
 
@@ -53,16 +53,25 @@ class ModulePair:
         """Whether the modules have non-trainable state that training must thread."""
         return _has_leaves(self.model_state)
 
-    def merge(self, params: Players | None = None, model_state: Players | None = None) -> Players:
+    def merge(
+        self, params: Players | None = None, model_state: Players | None = None, *, train: bool | None = None
+    ) -> Players:
         """The modules at ``params`` and ``model_state`` (default: this pair's own), as ``Players``.
 
         Nothing is shared with the arguments: the modules may be called and mutated freely.
+        They come in the mode they were split in (NNX modules start in training mode: BatchNorm
+        normalizes with the batch's statistics and updates its running averages); ``train=False``
+        returns them in evaluation mode (``module.eval()``: running averages, no updates), e.g.
+        to sample a trained generator, and ``train=True`` in training mode.
         """
         params = self.params if params is None else params
         model_state = self.model_state if model_state is None else model_state
-        return Players(
-            *(nnx.merge(g, p, s, copy=True) for g, p, s in zip(self.graphdefs, params, model_state, strict=True))
-        )
+        modules = [nnx.merge(g, p, s, copy=True) for g, p, s in zip(self.graphdefs, params, model_state, strict=True)]
+        if train is not None:
+            checks.check_bool("train", train)
+            for module in modules:
+                module.train() if train else module.eval()
+        return Players(*modules)
 
     def game(self, loss: Any, *, name: str | None = None) -> Game | StatefulGame:
         """The game of a loss over the two modules, e.g. one of :mod:`gamejax.gan`'s losses.
