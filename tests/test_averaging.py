@@ -53,8 +53,13 @@ def test_ema_follows_its_recursion_for_each_decay(problem):
         expected = iterates[0]
         for theta in iterates[1:]:
             expected = beta * expected + (1 - beta) * theta
-        np.testing.assert_allclose(flat(jax.tree.map(lambda a, i=i: a[i], gj.averaged(state))), expected, rtol=1e-12)
+        np.testing.assert_allclose(flat(gj.averaged(state, decay=i)), expected, rtol=1e-12)
     np.testing.assert_allclose(flat(jax.tree.map(lambda a: a[0], gj.averaged(state))), iterates[-1], rtol=1e-12)
+    for bad in (4, -1, 1.0):
+        with pytest.raises(ValueError, match="^decay must be"):
+            gj.averaged(state, decay=bad)
+    with pytest.raises(ValueError, match="tracks a single one"):
+        gj.averaged(gj.ema(0.9)(gj.gda(optax.sgd(0.1))).init(problem.init), decay=0)
 
 
 @pytest.mark.parametrize("start", [0, 1, 7, STEPS])

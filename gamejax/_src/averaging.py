@@ -185,17 +185,19 @@ def moving_average(*, start: Any = 0, every: Any = 1) -> Callable[[GameTransform
     return _averaging_wrapper(MovingAverageState, "moving_average", lambda n: 1.0 / n, None, start, every, start == 0)
 
 
-def averaged(state: Any) -> Players:
+def averaged(state: Any, decay: int | None = None) -> Players:
     """The averaged params from the state of any stack containing :func:`ema` or :func:`moving_average`.
 
     Returns the average of the outermost averaging wrapper; pass ``state.inner`` (or a deeper
     state) to reach an inner one. With several EMA decays the leaves have a leading axis,
-    one entry per decay. An averaging wrapper averages what its inner transformation
+    one entry per decay; ``decay=i`` returns the average of the ``i``-th decay alone (params
+    shaped like the model's). An averaging wrapper averages what its inner transformation
     produces: wrap it outermost to average the iterates you see; placed inside a
     :func:`~gamejax.lookahead` it averages the fast weights.
 
     Raises:
-      ValueError: if the state holds no averaging wrapper's state.
+      ValueError: if the state holds no averaging wrapper's state, or ``decay`` is not an index
+        of its decays.
 
     Example:
       >>> import optax, jax.numpy as jnp, gamejax as gj
@@ -214,4 +216,14 @@ def averaged(state: Any) -> Players:
             "This state holds no averaged params: wrap the transformation with gj.ema(decay) or "
             "gj.moving_average() (e.g. gj.ema(0.999)(tx)) and pass the state of that stack."
         )
-    return found[0].average
+    average = found[0].average
+    if decay is None:
+        return average
+    sizes = checks.leading_sizes(average)
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError("decay= selects one of several EMA decays, but this average tracks a single one.")
+    checks.check_int("decay", decay, minimum=0)
+    (count,) = sizes
+    if int(decay) >= count:
+        raise ValueError(f"decay must be an index below the {count} tracked decays; got {decay}.")
+    return jax.tree.map(lambda leaf: leaf[int(decay)], average)
