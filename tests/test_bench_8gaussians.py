@@ -71,5 +71,3 @@ def test_lead_mixed_loss_is_the_saturating_and_the_non_saturating_gan():
         expected = pair.game(reference).field(pair.params, batch)
         for a, b in zip(jax.tree.leaves(mixed), jax.tree.leaves(expected), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
