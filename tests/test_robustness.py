@@ -218,3 +218,21 @@ def test_checkpoint_round_trips_bfloat16_keys_and_ints_and_keeps_the_newest(tmp_
     np.testing.assert_array_equal(jax.random.key_data(trees["tree"]["k"]), jax.random.key_data(tree["k"]))
     with pytest.raises(ValueError, match=r"\['w'\]: shape \(2, 3\) bfloat16 in the checkpoint.*float32"):
         checkpoint.restore(checkpoint.latest(tmp_path), {"tree": {**tree, "w": tree["w"].astype(jnp.float32)}})
+
+
+def test_a_run_that_diverged_in_an_earlier_call_stays_frozen_without_replays(monkeypatch):
+    """With several compiled calls (checkpoints or a progress bar), later calls keep the frozen point."""
+    stacked = _batches(12, poisoned=(2,))
+    calls = []
+    real = training._run_intervals
+
+    def counting(driver, *args):
+        calls.append(driver.checked)
+        return real(driver, *args)
+
+    monkeypatch.setattr(training, "_run_intervals", counting)
+    result = gj.fit(GAME, gj.gda(optax.sgd(0.1)), INIT, steps=12, batches=stacked, log_every=2, progress=True)
+    assert int(result.diverged_at) == 3
+    assert calls.count(True) == 1  # one replay, in the call where the run diverged
+    params, _ = _loop_skipping(gj.gda(optax.sgd(0.1)), stacked[:2], ())
+    jax.tree.map(np.testing.assert_allclose, result.params, params)

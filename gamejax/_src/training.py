@@ -288,9 +288,10 @@ class _Driver:
             new = self.advance(carry, data, interval)
             if not self.checked:
                 params, state, t, diverged_at = new
-                fine = (diverged_at == _RUNNING) & all_finite((params, state)) & ~guards.gave_up(state)
-                params, state = select(fine, (params, state), carry[:2])
-                new = (params, state, t, jnp.where(fine, diverged_at, _UNLOCATED).astype(jnp.int32))
+                running = diverged_at == _RUNNING  # (a run that diverged in an earlier call stays frozen)
+                fine = all_finite((params, state)) & ~guards.gave_up(state)
+                params, state = select(running & fine, (params, state), carry[:2])
+                new = (params, state, t, jnp.where(running & ~fine, _UNLOCATED, diverged_at).astype(jnp.int32))
             return new, self.record(new, data)
 
         first = self.record(carry, data)
