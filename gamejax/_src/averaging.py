@@ -11,7 +11,7 @@ import optax
 
 from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players
-from gamejax._src.tree_math import lerp
+from gamejax._src.tree_math import lerp, nodes_of_type
 
 
 class EmaState(NamedTuple):
@@ -206,11 +206,7 @@ def averaged(state: Any, decay: int | None = None) -> Players:
       >>> gj.averaged(state).x
       Array([0., 0.], dtype=float32)
     """
-    found = [
-        node
-        for node in jax.tree.leaves(state, is_leaf=lambda n: isinstance(n, _AVERAGE_STATES))
-        if isinstance(node, _AVERAGE_STATES)
-    ]
+    found = nodes_of_type(state, _AVERAGE_STATES)
     if not found:
         raise ValueError(
             "This state holds no averaged params: wrap the transformation with gj.ema(decay) or "

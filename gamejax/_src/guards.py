@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from gamejax._src import checks
 from gamejax._src.core import Batch, Game, GameTransformation, Players
-from gamejax._src.tree_math import all_finite, select
+from gamejax._src.tree_math import all_finite, nodes_of_type, select
 
 
 class SkipNonFiniteState(NamedTuple):
@@ -78,9 +78,5 @@ def skip_nonfinite(max_consecutive: int = 10) -> Callable[[GameTransformation], 
 
 def gave_up(state: Any) -> jax.Array:
     """Whether a :func:`skip_nonfinite` guard anywhere in ``state`` has given up (``False`` if none)."""
-    guards = [
-        node.gave_up
-        for node in jax.tree.leaves(state, is_leaf=lambda n: isinstance(n, SkipNonFiniteState))
-        if isinstance(node, SkipNonFiniteState)
-    ]
+    guards = [node.gave_up for node in nodes_of_type(state, SkipNonFiniteState)]
     return jnp.any(jnp.stack(guards)) if guards else jnp.asarray(False)

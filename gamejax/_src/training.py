@@ -161,7 +161,7 @@ def evaluate(game: Game, params: Players, batch: Batch = None, equilibrium: Play
         "loss_x": jnp.asarray(losses.x),
         "loss_y": jnp.asarray(losses.y),
         "field_norm": optax.tree.norm(field),
-        "finite": jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(params)])),
+        "finite": all_finite(params),
     }
     if equilibrium is not None:
         metrics["distance"] = optax.tree.norm(optax.tree.sub(params, equilibrium))

@@ -24,6 +24,11 @@ def all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
 
 
+def nodes_of_type(tree: Any, types: type | tuple[type, ...]) -> list:
+    """The subtrees of ``tree`` that are instances of ``types`` (e.g. one wrapper's state in a stack)."""
+    return [node for node in jax.tree.leaves(tree, is_leaf=lambda n: isinstance(n, types)) if isinstance(node, types)]
+
+
 def select(keep_new: jax.Array, new: Any, old: Any) -> Any:
     """``new`` where ``keep_new`` else ``old``, leaf by leaf (a scalar predicate)."""
     return jax.tree.map(lambda a, b: jnp.where(keep_new, a, b), new, old)
