@@ -143,13 +143,14 @@ def leading_sizes(tree: Any) -> set:
     return {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in jax.tree.leaves(tree)}
 
 
-def _layout(tree: Any) -> list[tuple[tuple[int, ...], Any]]:
+def layout(tree: Any) -> list[tuple[tuple[int, ...], Any]]:
+    """Each leaf's ``(shape, dtype)``, in tree order."""
     return [(jnp.shape(leaf), dtype_of(leaf)) for leaf in jax.tree.leaves(tree)]
 
 
 def same_layout(tree: Any, reference: Any) -> bool:
     """Whether two pytrees have the same structure, shapes and dtypes (arrays or ``jax.ShapeDtypeStruct``)."""
-    return jax.tree.structure(tree) == jax.tree.structure(reference) and _layout(tree) == _layout(reference)
+    return jax.tree.structure(tree) == jax.tree.structure(reference) and layout(tree) == layout(reference)
 
 
 def check_same_layout(
@@ -169,7 +170,7 @@ def check_same_layout(
             f"  expected: {expected}\n  got:      {structure}\n{hint}"
         )
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(reference)[0]]
-    for path, (shape, dtype), (ref_shape, ref_dtype) in zip(paths, _layout(tree), _layout(reference), strict=True):
+    for path, (shape, dtype), (ref_shape, ref_dtype) in zip(paths, layout(tree), layout(reference), strict=True):
         if shape != ref_shape or (check_dtype and dtype != ref_dtype):
             raise ValueError(
                 f"{_at(name, path)} has shape {shape} and dtype {dtype}, but {_at(reference_name, path)} has "
@@ -190,7 +191,7 @@ def check_state(state: Any, expected: Any) -> None:
     ``expected`` is ``jax.eval_shape(tx.init, params)``; the message names the first leaf
     whose path, shape or dtype differs (a state built for other params, another stack).
     """
-    if jax.tree.structure(state) == jax.tree.structure(expected) and _layout(state) == _layout(expected):
+    if jax.tree.structure(state) == jax.tree.structure(expected) and layout(state) == layout(expected):
         return
     got, want = jax.tree_util.tree_flatten_with_path(state)[0], jax.tree_util.tree_flatten_with_path(expected)[0]
     got_paths = {jax.tree_util.keystr(p): leaf for p, leaf in got}

@@ -467,7 +467,7 @@ _PASSES: dict = {}
 
 
 def _abstract(tree: Any) -> tuple:
-    return jax.tree.structure(tree), tuple((jnp.shape(a), checks.dtype_of(a)) for a in jax.tree.leaves(tree))
+    return jax.tree.structure(tree), tuple(checks.layout(tree))
 
 
 def _fit_passes(driver: _Driver, params: Players, state: Any, batch: Batch, under_transformation: bool) -> float:
