@@ -232,10 +232,10 @@ class GamejaxStep(Runner):
 
     def step_and_count(self) -> None:
         """One step, recording its solve's matrix products from the state's evaluation counter."""
-        before = getattr(self.state, "evaluations", None)
+        before = gj.reported_evaluations(self.state)
         self.step()
         if before is not None:
-            self._evaluations = (float(before), float(self.state.evaluations))
+            self._evaluations = (float(before), float(gj.reported_evaluations(self.state)))
 
     def solve_counts(self) -> tuple[int | None, int | None]:
         if not hasattr(self.state, "iterations"):

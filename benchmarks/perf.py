@@ -52,7 +52,7 @@ import step_cost
 from _common import _plain
 
 import gamejax as gj
-from gamejax._src import compare
+from gamejax._src.gan import compare
 
 STEP_TARGET, SCAN_TARGET, SWEEP_TARGET = 1.2, 2.0, 8.0
 # Step sizes for the GAN (the compare job's defaults are for SB-G); CG solves to 1e-4, since the

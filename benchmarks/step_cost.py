@@ -187,12 +187,13 @@ def unit_bodies(game: gj.Game, batch) -> dict[str, Callable]:
 
     def field_and_vjp(carry):
         p, t = carry
-        return nudge(p, derivatives.jacobian_transpose_product(game, p, batch, game.field(p, batch))[1]), t
+        v, pullback, _ = derivatives.field_vjp(game, p, batch)
+        return nudge(p, pullback(v)), t
 
     def linearized(kind, count=1):
         def body(carry):
             p, t = carry
-            v, jvp = derivatives.linearize_field(game, p, batch)
+            v, jvp, _ = derivatives.linearize_field(game, p, batch)
             if kind == "none":
                 out = v
             elif kind == "jvp":

@@ -11,48 +11,40 @@ Methods turn per-player Optax optimizers into a :class:`GameTransformation`; wra
 """
 
 from gamejax import data, derivatives, flax, games, gan, metrics, plots
-from gamejax._src.alternating import AlternatingState, alternating
-from gamejax._src.averaging import EmaState, MovingAverageState, averaged, ema, moving_average
-from gamejax._src.competitive import ACGDState, CGDState, acgd, cgd
+from gamejax._src.bases.complex_momentum import ComplexMomentumState, complex_momentum
 from gamejax._src.core import (
     Game,
     GameTransformation,
+    PassCount,
     PerEvaluation,
     Players,
+    StatefulGame,
     apply_updates,
     general_sum,
     per_evaluation,
     zero_sum,
 )
 from gamejax._src.diagnostics import decompose_jacobian, jacobian_eigenvalues, spectral_radius, step_jacobian
-from gamejax._src.extragradient import ExtragradientState, extragradient
-from gamejax._src.field_adjustments import consensus, sga
-from gamejax._src.gda import GDAState, gda
-from gamejax._src.guards import SkipNonFiniteState, skip_nonfinite
-from gamejax._src.lead import LEADState, lead
 from gamejax._src.linear_solve import SolveInfo
-from gamejax._src.lookahead import (
-    AlternatingLookaheadState,
-    LookaheadState,
-    alternating_lookahead,
-    lookahead,
-)
-from gamejax._src.model_state import StatefulGame, WithModelState, init_state
-from gamejax._src.momentum import ComplexMomentumState, complex_momentum
-from gamejax._src.optimistic import OptimisticState, optimistic
-from gamejax._src.precision import MixedPrecisionState, mixed_precision
-from gamejax._src.sharding import replicate, shard
-from gamejax._src.svre import SVREState, svre
-from gamejax._src.training import (
-    FitResult,
-    evaluate,
-    evaluations_per_step,
-    fit,
-    make_step,
-    passes_per_step,
-    reported_evaluations,
-)
-from gamejax._src.unrolled import UnrolledState, unrolled
+from gamejax._src.methods.alternating import AlternatingState, alternating
+from gamejax._src.methods.alternating_lookahead import AlternatingLookaheadState, alternating_lookahead
+from gamejax._src.methods.competitive import ACGDState, CGDState, acgd, cgd
+from gamejax._src.methods.extragradient import ExtragradientState, extragradient
+from gamejax._src.methods.gda import GDAState, gda
+from gamejax._src.methods.lead import LEADState, lead
+from gamejax._src.methods.optimistic import OptimisticState, optimistic
+from gamejax._src.methods.svre import SVREState, svre
+from gamejax._src.methods.unrolled import UnrolledState, unrolled
+from gamejax._src.training.cost import evaluations_per_step, passes_per_step, reported_evaluations
+from gamejax._src.training.fit import FitResult, fit
+from gamejax._src.training.program import Status
+from gamejax._src.training.sharding import replicate, shard
+from gamejax._src.training.step import Step, WithModelState, evaluate, init_state, make_step
+from gamejax._src.wrappers.averaging import EmaState, MovingAverageState, averaged, ema, moving_average
+from gamejax._src.wrappers.field_adjustments import consensus, sga
+from gamejax._src.wrappers.guards import SkipNonFiniteState, skip_nonfinite
+from gamejax._src.wrappers.lookahead import LookaheadState, lookahead
+from gamejax._src.wrappers.precision import MixedPrecisionState, mixed_precision
 
 __version__ = "0.1.0"
 
@@ -97,8 +89,11 @@ __all__ = [
     "decompose_jacobian",
     # training
     "make_step",
+    "Step",
     "fit",
     "FitResult",
+    "Status",
+    "PassCount",
     "evaluate",
     "evaluations_per_step",
     "passes_per_step",

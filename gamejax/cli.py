@@ -11,7 +11,7 @@ import jax
 
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    from gamejax._src import compare
+    from gamejax._src.gan import compare
 
     parser = argparse.ArgumentParser(prog="gamejax", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     table reports distances down to 1e-6 and below.
     """
     jax.config.update("jax_enable_x64", True)  # small games, distances down to 1e-6 and below
-    from gamejax._src import compare
+    from gamejax._src.gan import compare
 
     parser, cmp = _parser()
     args = parser.parse_args(argv)

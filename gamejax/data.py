@@ -1,6 +1,6 @@
 """Data sets of the GAN experiments: ``mix = gj.data.ring(); x = mix.sample(key, 128)``."""
 
-from gamejax._src.data import (
+from gamejax._src.gan.data import (
     Digits,
     Mixture,
     digits,

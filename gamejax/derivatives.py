@@ -1,23 +1,21 @@
-"""Jacobian-vector products of a game's field (DESIGN.md §4); no dense Jacobians except ``field_jacobian``."""
+"""Jacobian-vector products of a game's field (docs/design.md §4); no dense Jacobians except ``field_jacobian``."""
 
 from gamejax._src.derivatives import (
     field_jacobian,
-    field_jvp,
+    field_jvp_and_vjp,
     field_vjp,
-    jacobian_transpose_product,
     linearize_field,
-    mixed_products,
-    off_diagonal_from_jvp,
+    off_diagonal_blocks,
+    per_example_field_vjp,
     player_field_jvp,
 )
 
 __all__ = [
     "field_jacobian",
-    "field_jvp",
+    "field_jvp_and_vjp",
     "field_vjp",
-    "jacobian_transpose_product",
     "linearize_field",
-    "mixed_products",
-    "off_diagonal_from_jvp",
+    "off_diagonal_blocks",
+    "per_example_field_vjp",
     "player_field_jvp",
 ]

@@ -4,7 +4,7 @@ See :func:`split` and, for how BatchNorm statistics and spectral-norm vectors ar
 through methods that evaluate the game several times per step, :class:`gamejax.StatefulGame`.
 """
 
-from gamejax._src.flax_nnx import ModulePair, split
-from gamejax._src.models import MLP
+from gamejax._src.gan.flax_nnx import ModulePair, split
+from gamejax._src.gan.models import MLP
 
 __all__ = ["MLP", "ModulePair", "split"]

@@ -22,6 +22,7 @@ class Method(NamedTuple):
     sgd_based: bool = True  # converges to high accuracy on a monotone game with a small constant step
     rtol: float = 1e-12  # for equivalence checks; Optax schedules compute in float32
     passes: float | None = None  # cost per step in gradient-equivalents, if not `evaluations`
+    variable_cost: bool = False  # the method reports what each step cost (a gj.PassCount in its state)
 
 
 METHODS: dict[str, Method] = {
@@ -59,11 +60,14 @@ METHODS: dict[str, Method] = {
     "lead-adam-alternating": Method(
         lambda lr: gj.lead(optax.adam(lr), coupling=gj.Players(0.0, 0.3), alternating=True), 2, sgd_based=False
     ),
-    "cgd": Method(lambda lr: gj.cgd(lr, tol=1e-10, maxiter=30), 1),
+    "cgd": Method(lambda lr: gj.cgd(lr, tol=1e-10, maxiter=30), 1, variable_cost=True),
     "cgd-per-player-schedule": Method(
-        lambda lr: gj.cgd(gj.Players(lr, optax.linear_schedule(lr, 2 * lr, 20)), tol=1e-10, maxiter=30), 1, rtol=1e-6
+        lambda lr: gj.cgd(gj.Players(lr, optax.linear_schedule(lr, 2 * lr, 20)), tol=1e-10, maxiter=30),
+        1,
+        rtol=1e-6,
+        variable_cost=True,
     ),
-    "acgd": Method(lambda lr: gj.acgd(lr, tol=1e-10, maxiter=30), 1, sgd_based=False),
+    "acgd": Method(lambda lr: gj.acgd(lr, tol=1e-10, maxiter=30), 1, sgd_based=False, variable_cost=True),
     "consensus-gda": Method(lambda lr: gj.consensus(0.5)(gj.gda(optax.sgd(lr))), 1, passes=3),
     "consensus-extragradient": Method(
         lambda lr: gj.consensus(gj.Players(0.5, 0.2))(gj.extragradient(optax.sgd(lr))), 2, passes=6
@@ -71,13 +75,15 @@ METHODS: dict[str, Method] = {
     "sga-gda": Method(lambda lr: gj.sga(1.0)(gj.gda(optax.sgd(lr))), 1, passes=3),
     "sga-aligned-optimistic": Method(lambda lr: gj.sga(0.5, align=True)(gj.optimistic(optax.sgd(lr))), 1, passes=3),
     "lookahead-lead": Method(lambda lr: gj.lookahead(4, 0.5)(gj.lead(optax.sgd(lr), coupling=1.0)), 2),
-    "ema-cgd": Method(lambda lr: gj.ema(0.9)(gj.cgd(lr, tol=1e-10, maxiter=30)), 1),
+    "ema-cgd": Method(lambda lr: gj.ema(0.9)(gj.cgd(lr, tol=1e-10, maxiter=30)), 1, variable_cost=True),
     "unroll-y": Method(lambda lr: gj.unrolled(optax.sgd(lr), unroll=optax.sgd(lr), steps=2), 4),
     "unroll-xy-adam-unrolling": Method(  # Adam's unrolled prediction stays ~lr away at the equilibrium
         lambda lr: gj.unrolled(optax.sgd(lr), unroll=optax.adam(lr), steps=2, players="xy"), 6, sgd_based=False
     ),
     "complex-momentum": Method(lambda lr: gj.gda(gj.complex_momentum(lr, 0.5 * np.exp(1j * np.pi / 8))), 1),
     "svre": Method(
-        lambda lr: gj.svre(lr, full_batch=None, dataset_size=10, snapshot_cost=1.0, restart_probability=0.2), 5
+        lambda lr: gj.svre(lr, full_batch=None, dataset_size=10, snapshot_cost=1.0, restart_probability=0.2),
+        5,
+        variable_cost=True,
     ),
 }

@@ -86,3 +86,38 @@ def dense_quadratic(key: jax.Array, *, monotone: float = 1.0, zero_sum: bool = F
 
 def flat(tree) -> np.ndarray:
     return np.asarray(jax.flatten_util.ravel_pytree(tree)[0])
+
+
+def run_steps(game, tx, params, steps=None, *, batches=None, state=None, observe=None):
+    """Params, state and observations after looping the compiled step in Python.
+
+    ``jax.jit(gj.make_step(game, tx))`` (compiled anew for each call, never cached across calls)
+    runs from ``params`` and ``state`` (``tx.init(params)`` by default): ``steps`` times with the
+    batch ``None``, or, with ``batches``, once per batch in order — a list of batches, or one
+    stacked pytree whose leaves share a leading step axis (``steps`` may then be left out).
+    ``observe(params)`` is recorded after each step (not before the first).
+
+    Returns:
+      ``(params, state, observed)``, ``observed`` the list of ``observe`` results (``[]``
+      without ``observe``).
+    """
+    if batches is None:
+        if steps is None:
+            raise ValueError("run_steps needs steps or batches")
+        batch_list = [None] * steps
+    else:
+        if isinstance(batches, list):
+            batch_list = batches
+        else:
+            n = jax.tree.leaves(batches)[0].shape[0]
+            batch_list = [jax.tree.map(lambda a, t=t: a[t], batches) for t in range(n)]
+        if steps is not None and steps != len(batch_list):
+            raise ValueError(f"steps={steps} but {len(batch_list)} batches")
+    step = jax.jit(gj.make_step(game, tx))
+    state = tx.init(params) if state is None else state
+    observed = []
+    for batch in batch_list:
+        params, state, _ = step(params, state, batch)
+        if observe is not None:
+            observed.append(observe(params))
+    return params, state, observed

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from problems import dense_quadratic, flat
+from problems import dense_quadratic, flat, run_steps
 
 import gamejax as gj
 
@@ -22,13 +22,8 @@ def problem():
 
 def run(problem, tx, steps=STEPS):
     """Flattened iterates ω_0..ω_T and the final state, from a loop of the compiled step."""
-    step = jax.jit(gj.make_step(problem.game, tx))
-    params, state = problem.init, tx.init(problem.init)
-    iterates = [flat(params)]
-    for _ in range(steps):
-        params, state, _ = step(params, state)
-        iterates.append(flat(params))
-    return np.array(iterates), state
+    _, state, iterates = run_steps(problem.game, tx, problem.init, steps, observe=flat)
+    return np.array([flat(problem.init), *iterates]), state
 
 
 def test_averaging_does_not_change_the_dynamics(problem):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from problems import dense_quadratic, flat
+from problems import dense_quadratic, flat, run_steps
 
 import gamejax as gj
 
@@ -21,12 +21,7 @@ def problem():
 
 
 def iterates(problem, tx, steps=STEPS):
-    step = jax.jit(gj.make_step(problem.game, tx))
-    params, state = problem.init, tx.init(problem.init)
-    out = []
-    for _ in range(steps):
-        params, state, _ = step(params, state)
-        out.append(flat(params))
+    _, state, out = run_steps(problem.game, tx, problem.init, steps, observe=flat)
     return np.array(out), state
 
 
@@ -80,11 +75,7 @@ def test_complex_momentum_equals_its_recurrence_and_its_companion_radius():
         w = w + eta * mu.real
         expected.append(w.copy())
     tx = gj.gda(gj.complex_momentum(eta, beta))
-    step = jax.jit(gj.make_step(game, tx))
-    params, state, got = init, tx.init(init), []
-    for _ in range(STEPS):
-        params, state, _ = step(params, state)
-        got.append([float(params.x), float(params.y)])
+    _, _, got = run_steps(game, tx, init, STEPS, observe=lambda p: [float(p.x), float(p.y)])
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     # The linear map on (ω, Re μ, Im μ) has the radius gamejax's step Jacobian reports.
     re, im = beta.real, beta.imag
@@ -136,7 +127,7 @@ def test_svre_estimator_is_unbiased_over_all_minibatches():
     chex.assert_trees_all_close(
         gj.apply_updates(init, updates), jax.tree.map(lambda p, g: p - 0.01 * g, init, d1), rtol=1e-12
     )
-    assert float(state.evaluations) == n + 4
+    assert float(state.evaluations.value) == n + 4
 
 
 def test_svre_restarts_from_the_running_average():
@@ -160,7 +151,7 @@ def test_svre_restarts_from_the_running_average():
             history.append(int(before.epoch))
         params = new_params
     assert len(history) >= 3
-    assert float(state.evaluations) == 4 * 30 + int(state.epoch) * 1.0
+    assert float(state.evaluations.value) == 4 * 30 + int(state.epoch) * 1.0
 
 
 def test_svre_converges_on_stochastic_sbg_with_single_samples():

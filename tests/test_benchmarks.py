@@ -89,7 +89,10 @@ def test_peers_quick_runs_without_the_peers(tmp_path, capsys):
             assert peer not in saved["peers"]
     rows = {row["key"]: row for row in saved["results"][0]["rows"]}
     assert {"acgd/gamejax", "gda/gamejax", "gda/optax"} <= set(rows)
-    assert rows["acgd/gamejax"]["cg_iterations"] == 3 and rows["acgd/gamejax"]["matvecs"] == 4  # tol=0: exactly k
+    # tol=0: exactly k iterations; matvecs = the warm start + k + the final true-residual check
+    assert (
+        rows["acgd/gamejax"]["cg_iterations"] == 3 and rows["acgd/gamejax"]["matvecs"] == 5
+    )  # tol=0: warm start + k + the final true residual
     for row in rows.values():
         assert row["ms_per_step"] > 0 and row["dtypes"] == ["float32"]
     assert saved["results"][0]["gda_over_optax"]["per_step_call"] > 0

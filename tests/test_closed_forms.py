@@ -7,19 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from problems import run_steps
 
 import gamejax as gj
 
 
 def squared_norms(game, tx, params, steps):
     """‖ω_t‖² for t = 0..steps, from a Python loop of the compiled step."""
-    step = jax.jit(gj.make_step(game, tx))
-    state = tx.init(params)
-    norms = [float(optax.tree.norm(params, squared=True))]
-    for _ in range(steps):
-        params, state, _ = step(params, state)
-        norms.append(float(optax.tree.norm(params, squared=True)))
-    return np.array(norms)
+    squared_norm = lambda p: float(optax.tree.norm(p, squared=True))
+    return np.array([squared_norm(params), *run_steps(game, tx, params, steps, observe=squared_norm)[2]])
 
 
 def vector_bilinear(dim=4):
@@ -116,12 +112,10 @@ def test_alternating_gda_on_bilinear_is_area_preserving_and_bounded():
     """Alternating GDA on x·y is the map [[1 − η², −η], [η, 1]] (y first): det 1, bounded orbit."""
     eta = 0.3
     game, init, _ = gj.games.bilinear()
-    step = jax.jit(gj.make_step(game, gj.alternating(optax.sgd(eta))))
-    params, state = init, gj.alternating(optax.sgd(eta)).init(init)
+    _, _, trajectory = run_steps(game, gj.alternating(optax.sgd(eta)), init, 50, observe=lambda p: p)
     matrix = np.array([[1 - eta**2, -eta], [eta, 1.0]])
     z = np.array([1.0, 1.0])
-    for _ in range(50):
-        params, state, _ = step(params, state)
+    for params in trajectory:
         z = matrix @ z
         np.testing.assert_allclose([params.x, params.y], z, rtol=1e-12)
     assert abs(np.linalg.det(matrix) - 1) < 1e-15

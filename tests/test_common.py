@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 from methods import METHODS
-from problems import dense_quadratic, flat, pytree_players
+from problems import dense_quadratic, flat, pytree_players, run_steps
 
 import gamejax as gj
 
@@ -75,10 +75,7 @@ def test_vmap_over_seeds_matches_loop(name, general):
 def test_fit_scan_matches_python_loop(name, general):
     tx = METHODS[name].build(0.05)
     result = gj.fit(general.game, tx, general.init, steps=7, log_every=3)
-    step = jax.jit(gj.make_step(general.game, tx))
-    params, state = general.init, tx.init(general.init)
-    for _ in range(7):
-        params, state, _ = step(params, state)
+    params, state, _ = run_steps(general.game, tx, general.init, 7)
     chex.assert_trees_all_close(
         (result.params, result.state), (params, state), rtol=METHODS[name].rtol, atol=METHODS[name].rtol
     )
@@ -140,8 +137,25 @@ def test_counts_its_game_evaluations(name, general):
     tx = METHODS[name].build(0.05)
     method = METHODS[name]
     assert gj.evaluations_per_step(general.game, tx, general.init) == method.evaluations
-    expected_passes = method.evaluations if method.passes is None else method.passes
-    assert gj.passes_per_step(general.game, tx, general.init) == expected_passes
+    if not method.variable_cost:
+        expected_passes = method.evaluations if method.passes is None else method.passes
+        assert gj.passes_per_step(general.game, tx, general.init) == expected_passes
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_passes_per_step_is_what_fit_reports(name, general):
+    """``passes_per_step`` from a state is exactly the cost ``fit`` adds for the step taken from it."""
+    tx = METHODS[name].build(0.05)
+    result = gj.fit(general.game, tx, general.init, steps=3, log_every=1)
+    passes = np.asarray(result.metrics["passes"])
+    first = gj.passes_per_step(general.game, tx, general.init)
+    assert first > 0 and passes[1] == pytest.approx(first, rel=1e-6)
+    # the third step, taken from the state after two
+    two = gj.fit(general.game, tx, general.init, steps=2, log_every=1)
+    third = gj.passes_per_step(general.game, tx, two.params, state=two.state)
+    assert passes[3] - passes[2] == pytest.approx(third, rel=1e-6)
+    if not METHODS[name].variable_cost:
+        np.testing.assert_allclose(passes, first * np.arange(4))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -176,10 +190,7 @@ def test_flax_nnx_state_players(name):
     game = gj.zero_sum(f)
     params = gj.Players(g_state, d_state)
     tx = METHODS[name].build(0.05)
-    step = jax.jit(gj.make_step(game, tx))
-    new_params, state = params, tx.init(params)
-    for _ in range(3):
-        new_params, state, _ = step(new_params, state)
+    new_params, state, _ = run_steps(game, tx, params, 3)
     assert isinstance(new_params.x, nnx.State) and isinstance(new_params.y, nnx.State)
     chex.assert_trees_all_equal_shapes_and_dtypes(new_params, params)
     chex.assert_tree_all_finite(new_params)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from gamejax._src import compare
+from gamejax._src.gan import compare
 from gamejax.cli import main
 
 

@@ -185,21 +185,23 @@ def reference(name: str) -> Reference:
 
 def compute_all(game, params, batch, t, w1, w2, t2, delta):
     """Every function of gj.derivatives, at one point."""
-    zeros = jax.tree.map(jnp.zeros_like, delta)
     out = {}
     out["field"] = game.field(params, batch)
-    out["jvp_v"], out["jvp"] = gjd.field_jvp(game, params, batch, t)
-    out["vjp_v"], pullback = gjd.field_vjp(game, params, batch)
+    out["vjp_v"], pullback, out["vjp_losses"] = gjd.field_vjp(game, params, batch)
     out["vjp_w1"], out["vjp_w2"] = pullback(w1), pullback(w2)
-    out["lin_v"], jvp = gjd.linearize_field(game, params, batch)
+    out["lin_v"], jvp, out["lin_losses"] = gjd.linearize_field(game, params, batch)
     out["lin_t"], out["lin_t2"] = jvp(t), jvp(t2)
-    out["off_diagonal"] = gjd.off_diagonal_from_jvp(jvp, delta)
-    out["mixed_v"], out["mixed"] = gjd.mixed_products(game, params, batch, delta)
-    out["mixed_only_x"] = gjd.mixed_products(game, params, batch, gj.Players(delta.x, zeros.y))[1]
-    out["mixed_only_y"] = gjd.mixed_products(game, params, batch, gj.Players(zeros.x, delta.y))[1]
+    jxy, jyx = gjd.off_diagonal_blocks(jvp, params)
+    out["off_diagonal"] = gj.Players(jxy(delta.y), jyx(delta.x))
+    out["both_v"], both_jvp, both_vjp, _ = gjd.field_jvp_and_vjp(game, params, batch)
+    out["both_jvp"], out["both_vjp"] = both_jvp(t), both_vjp(w1)
     out["player_x"] = gjd.player_field_jvp(game, params, batch, "x", delta.y)
     out["player_y"] = gjd.player_field_jvp(game, params, batch, "y", delta.x)
-    out["jtp_v"], out["jtp"] = gjd.jacobian_transpose_product(game, params, batch, w1)
+    if batch is not None:  # two examples, each the whole batch: Σ_i J_iᵀ w_i = Jᵀ(w1 + w2)
+        examples = jax.tree.map(lambda a: jnp.stack([a, a]), batch)
+        fields, pullback, _ = gjd.per_example_field_vjp(game, params, examples)
+        out["per_example_fields"] = fields
+        out["per_example_vjp"] = pullback(jax.tree.map(lambda a, b: jnp.stack([a, b]), w1, w2))
     out["jacobian"] = gjd.field_jacobian(game, params, batch)
     out["jacobian_chunked"] = gjd.field_jacobian(game, params, batch, chunk_size=3)
     return out
@@ -291,14 +293,37 @@ def test_field_jacobian_rejects_a_bad_chunk_size():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_field_jvp(name):
-    """(v, J·t) against the dense J and the directional central difference along t."""
+def test_field_jvp_and_vjp(name):
+    """J·t and Jᵀw from one linearization, against the dense J and central differences."""
     ref, out = reference(name), outputs(name)
-    assert_like_params(out["jvp_v"], ref.case.params)
-    assert_like_params(out["jvp"], ref.case.params)
-    np.testing.assert_allclose(flat(out["jvp_v"]), ref.v, rtol=0, atol=TOL)
-    np.testing.assert_allclose(flat(out["jvp"]), ref.J @ flat(ref.t), rtol=0, atol=TOL)
-    np.testing.assert_allclose(flat(out["jvp"]), ref.fd_t, rtol=0, atol=FD_TOL)
+    t, w1, _, _, _ = vectors(ref.case.params)
+    np.testing.assert_allclose(flat(out["both_v"]), ref.v, rtol=0, atol=TOL)
+    assert_like_params(out["both_jvp"], ref.case.params)
+    assert_like_params(out["both_vjp"], ref.case.params)
+    np.testing.assert_allclose(flat(out["both_jvp"]), ref.J @ flat(t), rtol=0, atol=TOL)
+    np.testing.assert_allclose(flat(out["both_jvp"]), ref.fd_t, rtol=0, atol=FD_TOL)
+    np.testing.assert_allclose(flat(out["both_vjp"]), ref.J.T @ flat(w1), rtol=0, atol=TOL)
+    np.testing.assert_allclose(flat(out["both_vjp"]), ref.J_fd.T @ flat(w1), rtol=0, atol=FD_TOL)
+    assert np.abs(flat(out["both_vjp"]) - ref.J @ flat(w1)).max() > 1e-3  # Jᵀw ≠ Jw on these games
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_losses_come_with_the_products(name):
+    ref, out = reference(name), outputs(name)
+    losses = ref.case.game.losses(ref.case.params, ref.case.batch)
+    chex.assert_trees_all_close(out["vjp_losses"], losses, rtol=1e-12)
+    chex.assert_trees_all_close(out["lin_losses"], losses, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["general"])  # the case whose data travel in the batch
+def test_per_example_field_vjp(name):
+    """Per-example fields stacked on the examples' axis; the pullback sums J_iᵀ w_i."""
+    ref, out = reference(name), outputs(name)
+    assert ref.case.batch is not None
+    _, w1, w2, _, _ = vectors(ref.case.params)
+    for i in range(2):
+        np.testing.assert_allclose(flat(jax.tree.map(lambda a, i=i: a[i], out["per_example_fields"])), ref.v, atol=TOL)
+    np.testing.assert_allclose(flat(out["per_example_vjp"]), ref.J.T @ (flat(w1) + flat(w2)), rtol=0, atol=TOL)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -337,50 +362,17 @@ def assert_off_diagonal(ref: Reference, delta: gj.Players, products: gj.Players)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_off_diagonal_from_jvp(name):
+def test_off_diagonal_blocks(name):
     ref, out = reference(name), outputs(name)
     assert_off_diagonal(ref, vectors(ref.case.params)[-1], out["off_diagonal"])
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_mixed_products(name):
-    ref, out = reference(name), outputs(name)
-    assert_like_params(out["mixed_v"], ref.case.params)
-    np.testing.assert_allclose(flat(out["mixed_v"]), ref.v, rtol=0, atol=TOL)
-    assert_off_diagonal(ref, vectors(ref.case.params)[-1], out["mixed"])
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_mixed_products_ignore_diagonal_blocks(name):
-    """delta.x moves only products.y and delta.y only products.x (no Jxx, Jyy leaks in)."""
-    ref, out = reference(name), outputs(name)
-    delta = vectors(ref.case.params)[-1]
-    _, jxy, jyx, _ = blocks(ref, ref.J)
-    only_x, only_y = out["mixed_only_x"], out["mixed_only_y"]
-    np.testing.assert_allclose(flat(only_x.x), 0.0, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(flat(only_x.y), jyx @ flat(delta.x), rtol=0, atol=TOL)
-    np.testing.assert_allclose(flat(only_y.x), jxy @ flat(delta.y), rtol=0, atol=TOL)
-    np.testing.assert_allclose(flat(only_y.y), 0.0, rtol=0, atol=1e-14)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_mixed_products_and_linearized_agree_under_jit(name):
-    """Under one jax.jit, mixed_products equals off_diagonal_from_jvp ∘ linearize_field."""
+def test_off_diagonal_blocks_and_player_products_agree_under_jit(name):
+    """Under one jax.jit, the blocks of the linearized field equal each player's own mixed product."""
     out = outputs(name)
-    chex.assert_trees_all_close(out["mixed_v"], out["lin_v"], rtol=0, atol=1e-12)
-    chex.assert_trees_all_close(out["mixed"], out["off_diagonal"], rtol=0, atol=1e-12)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_jacobian_transpose_product(name):
-    """(v, Jᵀw), which differs from J·w on these asymmetric games."""
-    ref, out = reference(name), outputs(name)
-    w = vectors(ref.case.params)[1]
-    assert_like_params(out["jtp"], ref.case.params)
-    np.testing.assert_allclose(flat(out["jtp_v"]), ref.v, rtol=0, atol=TOL)
-    np.testing.assert_allclose(flat(out["jtp"]), ref.J.T @ flat(w), rtol=0, atol=TOL)
-    np.testing.assert_allclose(flat(out["jtp"]), ref.J_fd.T @ flat(w), rtol=0, atol=FD_TOL)
-    assert np.abs(flat(out["jtp"]) - ref.J @ flat(w)).max() > 1e-3
+    (_, jxy_dy), (_, jyx_dx) = out["player_x"], out["player_y"]
+    chex.assert_trees_all_close(out["off_diagonal"], gj.Players(jxy_dy, jyx_dx), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", NAMES)

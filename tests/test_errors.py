@@ -324,8 +324,8 @@ def test_method_rejects_a_game_transformation_as_base():
 
 
 LOOKAHEAD_WRAPS = r"lookahead\(k, alpha\) wraps a gj\.GameTransformation, e\.g\. .*; got "
-EMA_WRAPS = r"ema\(\.\.\.\) wraps a gj\.GameTransformation; got "
-MA_WRAPS = r"moving_average\(\.\.\.\) wraps a gj\.GameTransformation; got "
+EMA_WRAPS = r"ema\(\.\.\.\) wraps a gj\.GameTransformation, e\.g\. .*; got "
+MA_WRAPS = r"moving_average\(\.\.\.\) wraps a gj\.GameTransformation, e\.g\. .*; got "
 
 
 @pytest.mark.parametrize(

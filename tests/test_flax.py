@@ -10,6 +10,7 @@ import optax
 import pytest
 from flax import nnx
 from methods import METHODS
+from problems import run_steps
 
 import gamejax as gj
 from gamejax.flax import MLP
@@ -180,10 +181,13 @@ def test_stateful_fit_runs_under_vmap_and_matches_the_step_loop():
         return gj.fit(game, tx, params, steps=5, batches=stacked, model_state=model_state, log_every=5)
 
     result = run(pair.params, pair.model_state)
-    step = jax.jit(gj.make_step(game, tx))
-    params, state = pair.params, gj.init_state(game, tx, pair.params, pair.model_state)
-    for t in range(5):
-        params, state, _ = step(params, state, jax.tree.map(lambda a, t=t: a[t % 3], stacked))
+    params, state, _ = run_steps(
+        game,
+        tx,
+        pair.params,
+        batches=[jax.tree.map(lambda a, t=t: a[t % 3], stacked) for t in range(5)],
+        state=gj.init_state(game, tx, pair.params, pair.model_state),
+    )
     chex.assert_trees_all_close((result.params, result.state), (params, state), rtol=1e-5, atol=1e-7)
 
     twice = jax.tree.map(lambda a: jnp.stack([a, a]), (pair.params, pair.model_state))

@@ -14,7 +14,7 @@ import pytest
 import scipy.linalg
 
 from gamejax import data, metrics
-from gamejax._src import metrics as metrics_impl
+from gamejax._src.gan import classifier as classifier_impl
 
 # ---------------------------------------------------------------------------------------------
 # wasserstein1
@@ -221,10 +221,10 @@ def trained(tmp_path_factory):
     cache = tmp_path_factory.mktemp("gamejax_cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GAMEJAX_CACHE", str(cache))
-        patch.setattr(metrics_impl, "_MEMO", {})
+        patch.setattr(classifier_impl, "_MEMO", {})
         calls = []
-        train = metrics_impl._train
-        patch.setattr(metrics_impl, "_train", lambda: calls.append(1) or train())
+        train = classifier_impl._train
+        patch.setattr(classifier_impl, "_train", lambda: calls.append(1) or train())
         classifier = metrics.digits_classifier()
         assert calls == [1]
         yield cache, classifier
@@ -235,12 +235,12 @@ def isolated(trained, monkeypatch):
     """The trained classifier's cache directory, an empty in-process memo, and training forbidden."""
     cache, classifier = trained
     monkeypatch.setenv("GAMEJAX_CACHE", str(cache))
-    monkeypatch.setattr(metrics_impl, "_MEMO", {})
+    monkeypatch.setattr(classifier_impl, "_MEMO", {})
 
     def no_training():
         raise AssertionError("the classifier was retrained instead of loaded from the cache")
 
-    monkeypatch.setattr(metrics_impl, "_train", no_training)
+    monkeypatch.setattr(classifier_impl, "_train", no_training)
     return cache, classifier
 
 
@@ -274,7 +274,7 @@ def test_classifier_retrains_on_a_version_mismatch(isolated, monkeypatch):
         with np.load(path) as stored:
             fields = dict(stored)
         np.savez(path, **{**fields, "version": np.int64(0)})
-        monkeypatch.setattr(metrics_impl, "_train", lambda: classifier)
+        monkeypatch.setattr(classifier_impl, "_train", lambda: classifier)
         assert metrics.digits_classifier() is classifier  # retrained (here: the stub) ...
         with np.load(path) as stored:
             assert int(stored["version"]) == 1  # ... and the cache rewritten
@@ -288,7 +288,7 @@ def test_classifier_retrains_on_a_corrupted_cache(isolated, monkeypatch):
     original = path.read_bytes()
     try:
         path.write_bytes(original[: len(original) // 2])  # e.g. a copy interrupted half-way
-        monkeypatch.setattr(metrics_impl, "_train", lambda: classifier)
+        monkeypatch.setattr(classifier_impl, "_train", lambda: classifier)
         assert metrics.digits_classifier() is classifier
         with np.load(path) as stored:
             assert int(stored["version"]) == 1
@@ -301,7 +301,7 @@ def test_classifier_warns_when_the_cache_is_not_writable(isolated, monkeypatch, 
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
     monkeypatch.setenv("GAMEJAX_CACHE", str(not_a_directory))
-    monkeypatch.setattr(metrics_impl, "_train", lambda: classifier)
+    monkeypatch.setattr(classifier_impl, "_train", lambda: classifier)
     with pytest.warns(RuntimeWarning, match="could not cache"):
         assert metrics.digits_classifier() is classifier
 

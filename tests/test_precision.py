@@ -25,12 +25,12 @@ GAME = gj.zero_sum(_loss)
 
 
 def _floating_dtypes(tree) -> set:
-    """The dtypes of the floating leaves, except the float32 pass counters (``evaluations``) of CGD/SVRE."""
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    """The dtypes of the floating leaves, except the float32 pass counters (gj.PassCount) of CGD/SVRE."""
+    leaves = jax.tree.leaves(tree, is_leaf=lambda node: isinstance(node, gj.PassCount))
     return {
         str(leaf.dtype)
-        for path, leaf in leaves
-        if jnp.issubdtype(leaf.dtype, jnp.floating) and not jax.tree_util.keystr(path).endswith(".evaluations")
+        for leaf in leaves
+        if not isinstance(leaf, gj.PassCount) and jnp.issubdtype(leaf.dtype, jnp.floating)
     }
 
 

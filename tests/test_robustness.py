@@ -9,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from problems import run_steps
 
 import gamejax as gj
-from gamejax._src import checkpoint, training
+from gamejax._src.training import checkpoint
+from gamejax._src.training import program as training
 
 P = gj.Players
 DIM, BATCH = 3, 4
@@ -35,11 +37,9 @@ def _batches(n: int, poisoned: tuple[int, ...] = ()) -> jax.Array:
 
 def _loop_skipping(tx, stacked, skipped):
     """Reference: a Python loop of plain steps that leaves the poisoned steps out entirely."""
-    step = jax.jit(gj.make_step(GAME, tx))
-    params, state = INIT, tx.init(INIT)
-    for t in range(stacked.shape[0]):
-        if t not in skipped:
-            params, state, _ = step(params, state, stacked[t])
+    params, state, _ = run_steps(
+        GAME, tx, INIT, batches=[stacked[t] for t in range(stacked.shape[0]) if t not in skipped]
+    )
     return params, state
 
 

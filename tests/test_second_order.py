@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from problems import dense_quadratic, flat
+from problems import dense_quadratic, flat, run_steps
 
 import gamejax as gj
 from gamejax._src.linear_solve import bicgstab, cg
@@ -19,14 +19,8 @@ def random_matrix(seed, n, m=None, scale=1.0):
     return scale * np.random.default_rng(seed).normal(size=(n, m or n)) / np.sqrt(n)
 
 
-def iterates(game, tx, params, steps=STEPS, batch=None):
-    step = jax.jit(gj.make_step(game, tx))
-    state = tx.init(params)
-    out = []
-    for _ in range(steps):
-        params, state, _ = step(params, state, batch)
-        out.append(flat(params))
-    return np.array(out)
+def iterates(game, tx, params, steps=STEPS):
+    return np.array(run_steps(game, tx, params, steps, observe=flat)[2])
 
 
 # ------------------------------------------------------------------------------------------ LEAD
@@ -203,14 +197,11 @@ def test_cgd_warm_start_is_exact_over_several_steps():
     A = random_matrix(9, n, scale=3.0)
     game, init, _ = gj.games.affine_bilinear(A, np.ones(n), -np.ones(n))
     tx = gj.cgd(eta, tol=1e-13, maxiter=100, warm_start=True)
-    step = jax.jit(gj.make_step(game, tx))
-    params, state = init, tx.init(init)
-    for _ in range(4):
+    _, _, trajectory = run_steps(game, tx, init, 4, observe=lambda p: p)
+    for params, new in zip([init, *trajectory[:-1]], trajectory, strict=True):
         x, y = np.asarray(params.x), np.asarray(params.y)
         dx, dy = cgd_closed_form(A, A @ y + 1.0, A.T @ x - 1.0, eta, eta)
-        new, state, _ = step(params, state)
         np.testing.assert_allclose(flat(new), np.concatenate([x + dx, y + dy]), rtol=1e-10, atol=1e-12)
-        params = new
 
 
 def test_warm_started_solves_refine_each_other():

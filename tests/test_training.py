@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from problems import dense_quadratic, flat
+from problems import dense_quadratic, flat, run_steps
 
 import gamejax as gj
 
@@ -22,20 +22,12 @@ def sbg():
     return gj.games.sbg(jax.random.key(0), dim=DIM)
 
 
-def loop(game, tx, params, batches):
-    step = jax.jit(gj.make_step(game, tx))
-    state = tx.init(params)
-    for batch in batches:
-        params, state, _ = step(params, state, batch)
-    return params, state
-
-
 def test_fit_samples_step_t_from_fold_in_key_t(sbg):
     game, init, optimum = sbg
     tx = gj.lookahead(5, 0.5)(gj.gda(optax.sgd(0.1)))
     sample, key = gj.games.sbg_sampler(4, DIM), jax.random.key(1)
     result = gj.fit(game, tx, init, steps=23, sample=sample, key=key, log_every=5)
-    expected = loop(game, tx, init, [sample(jax.random.fold_in(key, t)) for t in range(23)])
+    expected = run_steps(game, tx, init, batches=[sample(jax.random.fold_in(key, t)) for t in range(23)])[:2]
     chex.assert_trees_all_close((result.params, result.state), expected, rtol=1e-12)
 
 
@@ -54,7 +46,7 @@ def test_stacked_batches_are_cycled(sbg):
     tx = gj.optimistic(optax.sgd(0.1))
     batches = jnp.stack([jnp.arange(3), jnp.arange(3, 6), jnp.arange(6, 9)])
     result = gj.fit(game, tx, init, steps=8, batches=batches)
-    expected = loop(game, tx, init, [batches[t % 3] for t in range(8)])
+    expected = run_steps(game, tx, init, batches=[batches[t % 3] for t in range(8)])[:2]
     chex.assert_trees_all_close((result.params, result.state), expected, rtol=1e-12)
 
 
@@ -72,17 +64,15 @@ def test_metrics_are_logged_at_start_every_log_every_and_end(sbg):
     assert set(m) == {"step", "passes", "loss_x", "loss_y", "field_norm", "finite", "distance", "x_norm"}
     assert all(v.shape == (5,) for v in m.values())
     # the records are those of the iterates at those steps
-    step = jax.jit(gj.make_step(game, tx))
-    params, state = init, tx.init(init)
-    for t in range(10):
-        if t in (0, 3, 6, 9):
-            i = [0, 3, 6, 9].index(t)
-            np.testing.assert_allclose(m["distance"][i], np.linalg.norm(flat(params) - flat(optimum)), rtol=1e-12)
-            field, losses = game.field_and_losses(params)
-            np.testing.assert_allclose(m["field_norm"][i], np.linalg.norm(flat(field)), rtol=1e-12)
-            np.testing.assert_allclose(m["loss_x"][i], losses.x, rtol=1e-12)
-            np.testing.assert_allclose(m["x_norm"][i], np.linalg.norm(params.x), rtol=1e-12)
-        params, state, _ = step(params, state)
+    trajectory = [init, *run_steps(game, tx, init, 10, observe=lambda p: p)[2]]
+    for i, t in enumerate((0, 3, 6, 9)):
+        params = trajectory[t]
+        np.testing.assert_allclose(m["distance"][i], np.linalg.norm(flat(params) - flat(optimum)), rtol=1e-12)
+        field, losses = game.field_and_losses(params)
+        np.testing.assert_allclose(m["field_norm"][i], np.linalg.norm(flat(field)), rtol=1e-12)
+        np.testing.assert_allclose(m["loss_x"][i], losses.x, rtol=1e-12)
+        np.testing.assert_allclose(m["x_norm"][i], np.linalg.norm(params.x), rtol=1e-12)
+    params = trajectory[10]
     np.testing.assert_allclose(m["distance"][-1], np.linalg.norm(flat(params) - flat(optimum)), rtol=1e-12)
     assert bool(np.all(m["finite"]))
 
@@ -183,14 +173,14 @@ def test_progress_falls_back_to_stderr_without_tqdm(monkeypatch, capsys):
 
 
 def test_a_second_fit_with_the_same_objects_does_not_recompile_nor_retrace(sbg, monkeypatch):
-    from gamejax._src import training
+    from gamejax._src.training import program as training
 
     game, init, _ = sbg
     tx = gj.extragradient(optax.sgd(0.05))
     sample = gj.games.sbg_sampler(4, DIM)
     first = gj.fit(game, tx, init, steps=12, log_every=4, sample=sample, key=jax.random.key(0))
     compiled = training._run_intervals._cache_size()
-    monkeypatch.setattr(training, "passes_per_step", lambda *a: pytest.fail("traced a step again to count passes"))
+    monkeypatch.setattr(training, "counting_evaluations", lambda *a: pytest.fail("traced a step again"))
     second = gj.fit(
         game, tx, first.params, state=first.state, steps=12, log_every=4, sample=sample, key=jax.random.key(0)
     )

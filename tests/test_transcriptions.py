@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from problems import dense_quadratic, flat
+from problems import dense_quadratic, flat, run_steps
 
 import gamejax as gj
 
@@ -22,15 +22,9 @@ def problem():
     return dense_quadratic(jax.random.key(7), monotone=1.0, zero_sum=False)
 
 
-def gamejax_iterates(problem, tx, steps=STEPS, batches=None):
+def gamejax_iterates(problem, tx, steps=STEPS):
     """The flattened params after each of ``steps`` compiled steps."""
-    step = jax.jit(gj.make_step(problem.game, tx))
-    params, state = problem.init, tx.init(problem.init)
-    out = []
-    for t in range(steps):
-        params, state, _ = step(params, state, None if batches is None else batches[t])
-        out.append(flat(params))
-    return np.array(out)
+    return np.array(run_steps(problem.game, tx, problem.init, steps, observe=flat)[2])
 
 
 class Reference:
@@ -235,16 +229,11 @@ def test_extragradient_uses_independent_samples_for_extrapolation_and_update():
         gt, gp = sbg_reference_field(b, c, theta - eta * gt, phi - eta * gp, second)
         theta, phi = theta - eta * gt, phi - eta * gp
         expected.append(np.concatenate([theta, phi]))
-    step = jax.jit(gj.make_step(game, gj.extragradient(optax.sgd(eta))))
-    params, state = init, gj.extragradient(optax.sgd(eta)).init(init)
-    got = []
-    for batch in batches:
-        params, state, _ = step(params, state, batch)
-        got.append(flat(params))
+    _, _, got = run_steps(game, gj.extragradient(optax.sgd(eta)), init, batches=batches, observe=flat)
     np.testing.assert_allclose(np.array(got), np.array(expected), rtol=1e-10, atol=1e-12)
     # ...and a plain batch is used for both evaluations.
     plain = batches[0].batches[0]
     gt, gp = sbg_reference_field(b, c, np.asarray(init.x), np.asarray(init.y), np.asarray(plain))
     gt, gp = sbg_reference_field(b, c, np.asarray(init.x) - eta * gt, np.asarray(init.y) - eta * gp, np.asarray(plain))
-    one, _, _ = step(init, gj.extragradient(optax.sgd(eta)).init(init), plain)
+    one, _, _ = run_steps(game, gj.extragradient(optax.sgd(eta)), init, batches=[plain])
     np.testing.assert_allclose(flat(one), np.concatenate([init.x - eta * gt, init.y - eta * gp]), rtol=1e-12)

@@ -18,70 +18,91 @@ import jax.flatten_util
 import jax.numpy as jnp
 import optax
 
-from gamejax._src import checks
-from gamejax._src.core import Batch, Game, Players
+from gamejax._src.core import Batch, Game, Players, checks
+from gamejax._src.core.players import other
 
 
-def field_jvp(game: Game, params: Players, batch: Batch, tangent: Players) -> tuple[Players, Players]:
-    """``(v, J·tangent)`` at ``params``: one forward-over-reverse pass."""
-    return jax.jvp(lambda p: game.field(p, batch), (params,), (tangent,))
+def linearize_field(game: Game, params: Players, batch: Batch) -> tuple[Players, Callable[[Players], Players], Players]:
+    """``(v, jvp, losses)`` with ``jvp(t) = J·t``, linearized once and reusable across many products.
 
-
-def field_vjp(game: Game, params: Players, batch: Batch) -> tuple[Players, Callable[[Players], Players]]:
-    """``(v, pullback)`` with ``pullback(w) = Jᵀ·w``, linearized once and reusable."""
-    v, pullback = jax.vjp(lambda p: game.field(p, batch), params)
-    return v, lambda w: pullback(w)[0]
-
-
-def linearize_field(game: Game, params: Players, batch: Batch) -> tuple[Players, Callable[[Players], Players]]:
-    """``(v, jvp)`` with ``jvp(t) = J·t``, linearized once and reusable across many products.
-
-    This is what an iterative solver (CGD's conjugate gradient) should use: the forward pass
-    and its residuals are computed once per step, each product costs one linear pass.
+    What an iterative solver (CGD's conjugate gradient) uses: the forward pass and its
+    residuals are computed once per step, each product costs one linear pass.
     """
-    return jax.linearize(lambda p: game.field(p, batch), params)
+    return jax.linearize(lambda p: game.field_and_losses(p, batch), params, has_aux=True)
 
 
-def off_diagonal_from_jvp(jvp: Callable[[Players], Players], delta: Players) -> Players:
-    """``Players(Jxy·delta.y, Jyx·delta.x)`` from a linearized field ``jvp`` (see ``linearize_field``)."""
-    zeros = optax.tree.zeros_like(delta)
-    along_y = jvp(Players(zeros.x, delta.y))
-    along_x = jvp(Players(delta.x, zeros.y))
-    return Players(along_y.x, along_x.y)
+def field_vjp(game: Game, params: Players, batch: Batch) -> tuple[Players, Callable[[Players], Players], Players]:
+    """``(v, pullback, losses)`` with ``pullback(w) = Jᵀ·w`` (consensus optimization's ``Jᵀv``)."""
+    v, pullback, losses = jax.vjp(lambda p: game.field_and_losses(p, batch), params, has_aux=True)
+    return v, lambda w: pullback(w)[0], losses
+
+
+def field_jvp_and_vjp(
+    game: Game, params: Players, batch: Batch
+) -> tuple[Players, Callable[[Players], Players], Callable[[Players], Players], Players]:
+    """``(v, jvp, vjp, losses)``: ``J·t`` and ``Jᵀ·w`` from one linearization (SGA's ``Jv`` and ``Jᵀv``).
+
+    The transpose of the linearized field (``jax.linear_transpose``) reuses its residuals, so
+    both products together cost about two gradients on top of the field.
+    """
+    v, jvp, losses = linearize_field(game, params, batch)
+    transpose = jax.linear_transpose(jvp, params)
+    return v, jvp, lambda w: transpose(w)[0], losses
+
+
+def per_example_field_vjp(
+    game: Game, params: Players, examples: Batch
+) -> tuple[Players, Callable[[Players], Players], Players]:
+    """``(fields, pullback, losses)`` of the per-example fields, stacked along the examples' leading axis.
+
+    Each example (a leading-axis slice of ``examples``) is evaluated as a batch of its own under
+    ``jax.vmap``; ``pullback(w)`` is ``Σ_i J_iᵀ w_i`` for cotangents ``w`` stacked the same way
+    (debiased consensus optimization's unbiased ``∇ ½ mean_{i≠j} v_i·v_j``).
+    """
+
+    def per_example(p: Players):
+        return jax.vmap(lambda b: game.field_and_losses(p, b))(examples)
+
+    fields, pullback, losses = jax.vjp(per_example, params, has_aux=True)
+    return fields, lambda w: pullback(w)[0], losses
+
+
+def off_diagonal_blocks(
+    jvp: Callable[[Players], Players], params: Players
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """``(jxy, jyx)``: ``w ↦ Jxy·w`` (``w`` shaped like ``y``) and ``u ↦ Jyx·u`` (``u`` like ``x``).
+
+    From a linearized field ``jvp`` (:func:`linearize_field`): each block is one product along a
+    displacement of one player only, the products of competitive gradient descent. Each input is
+    cast to its player's dtypes first.
+    """
+    zeros = optax.tree.zeros_like(params)
+
+    def like(tree: Any, reference: Any) -> Any:
+        return jax.tree.map(lambda t, r: t.astype(checks.dtype_of(r)), tree, reference)
+
+    def jxy(w: Any) -> Any:
+        return jvp(Players(zeros.x, like(w, params.y))).x
+
+    def jyx(u: Any) -> Any:
+        return jvp(Players(like(u, params.x), zeros.y)).y
+
+    return jxy, jyx
 
 
 def player_field_jvp(game: Game, params: Players, batch: Batch, player: str, delta_other: Any) -> tuple[Any, Any]:
     """One player's gradient and its derivative along the *other* player's displacement.
 
     For ``player="x"`` returns ``(v_x, Jxy·delta_other) = (∇x loss_x, ∇xy loss_x · Δy)``; for
-    ``player="y"``, ``(v_y, Jyx·Δx)``. One ``jax.jvp`` of that player's gradient (forward over
-    reverse); the other player's gradient is not computed.
+    ``player="y"``, ``(v_y, Jyx·Δx)``: LEAD's coupling term. One ``jax.jvp`` of that player's
+    gradient (forward over reverse); no diagonal block is computed.
     """
-    other = "y" if player == "x" else "x"
+    opponent = other(player)
 
     def own_gradient(value):
-        return getattr(game.field(params._replace(**{other: value}), batch), player)
+        return getattr(game.field(params._replace(**{opponent: value}), batch), player)
 
-    return jax.jvp(own_gradient, (getattr(params, other),), (delta_other,))
-
-
-def mixed_products(game: Game, params: Players, batch: Batch, delta: Players) -> tuple[Players, Players]:
-    """The field and its off-diagonal Jacobian blocks applied to ``delta``.
-
-    Returns ``(v, Players(x=∇xy loss_x · delta.y, y=∇yx loss_y · delta.x))``: each player's
-    gradient differentiated along the *other* player's displacement, the coupling term of LEAD
-    and the matrix-vector products of competitive gradient descent. Each block is one
-    :func:`player_field_jvp`, so no diagonal block is computed.
-    """
-    vx, jxy = player_field_jvp(game, params, batch, "x", delta.y)
-    vy, jyx = player_field_jvp(game, params, batch, "y", delta.x)
-    return Players(vx, vy), Players(jxy, jyx)
-
-
-def jacobian_transpose_product(game: Game, params: Players, batch: Batch, w: Players) -> tuple[Players, Players]:
-    """``(v, Jᵀ·w)``: the field and one vector-Jacobian product (consensus optimization's ``Jᵀv``)."""
-    v, pullback = field_vjp(game, params, batch)
-    return v, pullback(w)
+    return jax.jvp(own_gradient, (getattr(params, opponent),), (delta_other,))
 
 
 def field_jacobian(game: Game, params: Players, batch: Batch = None, *, chunk_size: int | None = None) -> jax.Array:

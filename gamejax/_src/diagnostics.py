@@ -9,29 +9,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gamejax._src import checks
-from gamejax._src.core import Batch, Game, GameTransformation, Players
+from gamejax._src.core import Batch, Game, GameTransformation, PassCount, Players, checks
 from gamejax._src.derivatives import field_jacobian
-from gamejax._src.training import make_step
-
-
-def _is_bookkeeping(path: tuple) -> bool:
-    """A state field named ``evaluations`` counts cost; it is not part of the dynamics."""
-    return bool(path) and getattr(path[-1], "name", None) == "evaluations"
+from gamejax._src.training.step import Step, make_step
 
 
 def _split_inexact(tree: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
     """Flatten the floating-point leaves of ``tree`` into one real vector; other leaves stay fixed.
 
     A complex leaf (e.g. a complex momentum buffer) contributes its real and imaginary parts;
-    integer counters and ``evaluations`` fields (cost bookkeeping) are held fixed.
+    integer counters and :class:`gamejax.PassCount` leaves (cost bookkeeping) are held fixed.
     """
-    with_paths, treedef = jax.tree_util.tree_flatten_with_path(tree)
-    leaves = [leaf for _, leaf in with_paths]
+    leaves, treedef = jax.tree.flatten(tree, is_leaf=lambda node: isinstance(node, PassCount))
     moving = [
         i
-        for i, (path, leaf) in enumerate(with_paths)
-        if jnp.issubdtype(checks.dtype_of(leaf), jnp.inexact) and not _is_bookkeeping(path)
+        for i, leaf in enumerate(leaves)
+        if not isinstance(leaf, PassCount) and jnp.issubdtype(checks.dtype_of(leaf), jnp.inexact)
     ]
     real_dtypes = [jnp.finfo(checks.dtype_of(leaves[i])).dtype for i in moving]
     dtype = jnp.result_type(*real_dtypes) if moving else jnp.float32
@@ -71,13 +64,14 @@ def step_jacobian(
     steps: int = 1,
     state: Any = None,
     warmup: int = 1,
+    model_state: Any = None,
 ) -> jax.Array:
     """The dense Jacobian of ``steps`` steps of ``tx`` as a map of params *and* optimizer state.
 
     The step map ``(ω, s) ↦ (ω', s')`` is linearized with ``jax.jacrev`` over every
     floating-point leaf of ``(params, state)``: momentum buffers, previous iterates, slow
     weights, averages (complex buffers as real and imaginary parts). Integer leaves (step
-    counters) and cost bookkeeping (``evaluations`` fields) are held at their values, so ``steps``
+    counters) and cost bookkeeping (:class:`gamejax.PassCount`) are held at their values, so ``steps``
     should cover a whole cycle of a periodic method (``k`` for ``lookahead(k, ...)``). Rows
     and columns follow the flattened floating-point leaves of ``(params, state)``. For small
     games only.
@@ -86,11 +80,15 @@ def step_jacobian(
       tx: the transformation; game: the game; params: where to linearize.
       batch: the batch every step uses.
       steps: number of steps composed (an integer ``>= 1``).
-      state: the state to linearize at (default: ``tx.init(params)`` advanced by ``warmup`` steps).
+      state: the state to linearize at (default: the step's initial state advanced by ``warmup``
+        steps; for a :class:`gamejax.StatefulGame` it holds the model state, which is then part
+        of the linearized map).
       warmup: steps (an integer ``>= 0``) taken from ``tx.init(params)`` before linearizing,
         so that first-step special cases (OGDA's first step has no previous gradient and is a
         plain GDA step) are left behind; at a fixed point the params do not move, only counters
         and buffers settle.
+      model_state: the initial model state of a :class:`gamejax.StatefulGame` (when ``state`` is
+        not given).
 
     Returns:
       A square matrix.
@@ -99,9 +97,7 @@ def step_jacobian(
     checks.check_int("warmup", warmup, minimum=0)
     step = make_step(game, tx)
     if state is None:
-        state = tx.init(params)
-        for _ in range(warmup):
-            _, state, _ = step(params, state, batch)
+        state = _warm_state(step.__self__, params, batch, warmup, model_state)
     z0, rebuild = _split_inexact((params, state))
 
     def step_map(z):
@@ -111,6 +107,14 @@ def step_jacobian(
         return _split_inexact((p, s))[0]
 
     return jax.jacrev(step_map)(z0)
+
+
+def _warm_state(step: Step, params: Players, batch: Batch, warmup: int, model_state: Any) -> Any:
+    """The step's initial state advanced by ``warmup`` steps at fixed ``params``."""
+    state = step.init(params, model_state)
+    for _ in range(warmup):
+        _, state, _ = step(params, state, batch)
+    return state
 
 
 def _fixed_point_gap(tx, game, params, batch, steps, state) -> float:
@@ -134,6 +138,7 @@ def spectral_radius(
     state: Any = None,
     warmup: int = 1,
     check: bool = True,
+    model_state: Any = None,
 ) -> jax.Array | float:
     """The spectral radius of ``steps`` steps of ``tx`` at a fixed point (see :func:`step_jacobian`).
 
@@ -149,7 +154,7 @@ def spectral_radius(
     grid search); there the checks below are skipped and non-differentiable steps give NaN.
 
     Args:
-      tx, game, params, batch, steps, state, warmup: as in :func:`step_jacobian`; ``params``
+      tx, game, params, batch, steps, state, warmup, model_state: as in :func:`step_jacobian`; ``params``
         (with that state) must be a fixed point of the step.
       check: verify, when not traced, that the point is fixed and the Jacobian finite.
 
@@ -166,10 +171,7 @@ def spectral_radius(
       1.044
     """
     if state is None:
-        state = tx.init(params)
-        step = make_step(game, tx)
-        for _ in range(warmup):
-            _, state, _ = step(params, state, batch)
+        state = _warm_state(make_step(game, tx).__self__, params, batch, warmup, model_state)
     jacobian = step_jacobian(tx, game, params, batch=batch, steps=steps, state=state)
     radius = jnp.max(jnp.abs(jnp.linalg.eigvals(jacobian)), initial=0.0)
     if not check or not checks.is_concrete(radius):

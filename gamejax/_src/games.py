@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from gamejax._src import checks
-from gamejax._src.core import Game, Players, zero_sum
+from gamejax._src.core import Game, Players, checks, zero_sum
 
 
 class GameProblem(NamedTuple):

@@ -1,0 +1,1 @@
+"""Optax bases: per-parameter update rules written for games (an optax.GradientTransformation each)."""

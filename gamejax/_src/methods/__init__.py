@@ -1,0 +1,1 @@
+"""Methods: each turns per-player Optax optimizers into a GameTransformation (one file per family)."""

@@ -1,0 +1,1 @@
+"""Wrappers: GameTransformation -> GameTransformation (lookahead, averaging, field adjustments, guards, precision)."""
