@@ -98,3 +98,12 @@ def test_peers_quick_runs_without_the_peers(tmp_path, capsys):
     assert saved["results"][0]["gda_over_optax"]["per_step_call"] > 0
     assert saved["gda_trajectory"]["relative_to_displacement"] < 1e-8  # the same iterates as hand-written Optax
     assert record["claims"] and all(c["reproduced"] for c in record["claims"] if c["required"])
+
+
+@pytest.mark.slow
+def test_first_result_quick(tmp_path):
+    """Both programs run in fresh processes and give positive times; the 1.3x claim is checked on full runs."""
+    record = load("first_result").main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "first_result_quick.png").stat().st_size > 10_000
+    assert all(t > 0 for times in record["times"].values() for t in times)
+    assert record["ratio"] == record["median"]["gj.fit"] / record["median"]["hand-written"]
