@@ -167,8 +167,11 @@ def zero_sum(f: Callable, *, name: str = "zero-sum game") -> Game:
 def general_sum(loss_x: Callable, loss_y: Callable, *, name: str = "general-sum game") -> Game:
     """A general-sum game: ``x`` minimizes ``loss_x``, ``y`` minimizes ``loss_y``.
 
-    The field ``v = (∇x loss_x, ∇y loss_y)`` is computed from one forward pass of both losses
-    and two pullbacks (``jax.vjp``); unused cross terms are removed by XLA under ``jit``.
+    The field ``v = (∇x loss_x, ∇y loss_y)`` is each player's gradient of its own loss
+    (``jax.value_and_grad`` of ``loss_x`` in ``x`` and of ``loss_y`` in ``y``), the program a
+    user writes by hand: no pullback through the other player's parameters. Forward work the two
+    losses share (a GAN's generated samples) is computed once under ``jit`` (XLA's common
+    subexpression elimination).
 
     Args:
       loss_x: ``loss_x(x, y, batch) -> scalar`` (or ``loss_x(x, y)``).
@@ -189,9 +192,8 @@ def general_sum(loss_x: Callable, loss_y: Callable, *, name: str = "general-sum 
 
     def field_and_losses(params: Players, batch: Batch) -> tuple[Players, Players]:
         checks.check_players(params, "params")
-        (lx, ly), pullback = jax.vjp(lambda x, y: (call_x(x, y, batch), call_y(x, y, batch)), params.x, params.y)
-        gx, _ = pullback((jnp.ones_like(lx), jnp.zeros_like(ly)))
-        _, gy = pullback((jnp.zeros_like(lx), jnp.ones_like(ly)))
+        lx, gx = jax.value_and_grad(lambda x: call_x(x, params.y, batch))(params.x)
+        ly, gy = jax.value_and_grad(lambda y: call_y(params.x, y, batch))(params.y)
         return Players(gx, gy), Players(lx, ly)
 
     return Game(field_and_losses, zero_sum=False, name=name)
