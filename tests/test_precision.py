@@ -10,6 +10,7 @@ import optax
 import pytest
 from flax import nnx
 from methods import METHODS
+from problems import run_steps
 
 import gamejax as gj
 from gamejax._src import linear_solve
@@ -60,7 +61,7 @@ def test_cg_keeps_its_recurrences_in_float32_for_bfloat16_vectors():
         return jax.tree.map(lambda u: matrix.astype(u.dtype) @ u, v)
 
     b = jnp.ones(6, jnp.bfloat16)
-    for solve in (linear_solve.cg, linear_solve.bicgstab):
+    for solve in (linear_solve.cg, linear_solve.bicgstab, linear_solve.gmres):
         jaxpr = jax.make_jaxpr(lambda rhs, solve=solve: solve(matvec, rhs, tol=1e-6, maxiter=20))(b)
         loops = [eqn for eqn in jaxpr.eqns if eqn.primitive.name == "while"]
         carried = {str(var.aval.dtype) for eqn in loops for var in eqn.outvars}
@@ -74,10 +75,12 @@ def test_mixed_precision_is_the_inner_method_when_params_are_already_float32():
     tx = gj.lookahead(3, 0.5)(gj.extragradient(optax.adam(0.05)))
     params = P(jnp.ones(3, jnp.float32), jnp.full(3, 0.5, jnp.float32))
     wrapped = gj.mixed_precision()(tx)
-    a = gj.fit(GAME, tx, params, steps=12, log_every=12)
-    b = gj.fit(GAME, wrapped, params, steps=12, log_every=12)
-    jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
-    jax.tree.map(np.testing.assert_array_equal, a.state, b.state.inner)
+    # (The same step program around both: under gj.fit the two programs differ in how their
+    # metrics reuse the step's evaluation, and XLA may then round a fused float32 op differently.)
+    a_params, a_state, _ = run_steps(GAME, tx, params, 12)
+    b_params, b_state, _ = run_steps(GAME, wrapped, params, 12)
+    jax.tree.map(np.testing.assert_array_equal, a_params, b_params)
+    jax.tree.map(np.testing.assert_array_equal, a_state, b_state.inner)
 
 
 def test_mixed_precision_bfloat16_params_follow_float32_master_weights():

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jax_core
 
 from gamejax._src.core import checks
 from gamejax._src.core.players import Players
@@ -66,14 +67,19 @@ class Game:
         tally = _TALLY.get()
         if tally is None:
             return self.fn(params, batch)
-        if tally.depth == 0:
+        top_level = tally.depth == 0
+        if top_level:
             tally.calls += 1
             tally.passes += self.cost
         tally.depth += 1
         try:
-            return self.fn(params, batch)
+            out = self.fn(params, batch)
         finally:
             tally.depth -= 1
+        if top_level and tally.first is None:
+            with jax_core.take_current_trace() as trace:
+                tally.first = Evaluation(self, params, batch, trace, *out)
+        return out
 
     def field(self, params: Players, batch: Batch = None) -> Players:
         """The vector field ``v = (∇x loss_x, ∇y loss_y)`` at ``params``."""
@@ -268,13 +274,29 @@ class PassCount(NamedTuple):
         return self.total - self.compensation
 
 
+class Evaluation(NamedTuple):
+    """One traced evaluation of a game: where it was made (``trace``: the JAX trace it ran in) and its outputs."""
+
+    game: Game
+    params: Players
+    batch: Batch
+    trace: Any
+    field: Players
+    losses: Players
+
+
 @dataclasses.dataclass
 class Tally:
-    """What :func:`counting_evaluations` has counted: top-level field evaluations and their cost."""
+    """What :func:`counting_evaluations` has counted: top-level field evaluations and their cost.
+
+    ``first`` is the first top-level evaluation, which a training step may reuse for its
+    metrics when it was made at the step's own starting point (see :meth:`Step.__call__`).
+    """
 
     calls: int = 0
     passes: float = 0.0
     depth: int = 0
+    first: Evaluation | None = None
 
 
 _TALLY: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("gamejax_tally", default=None)
@@ -293,3 +315,8 @@ def counting_evaluations() -> Iterator[Tally]:
         yield _TALLY.get()
     finally:
         _TALLY.reset(token)
+
+
+def current_tally() -> Tally | None:
+    """The :class:`Tally` of the innermost active :func:`counting_evaluations`, if any."""
+    return _TALLY.get()

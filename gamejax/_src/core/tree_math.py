@@ -20,8 +20,13 @@ def lerp(start: Any, end: Any, weight: Any) -> Any:
 
 def all_finite(tree: Any) -> jax.Array:
     """Whether every element of every inexact leaf of ``tree`` is finite (integer leaves always are)."""
-    flags = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
-    return jnp.all(jnp.stack(flags)) if flags else jnp.asarray(True)
+    leaves = [jnp.ravel(leaf) for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    if not leaves:
+        return jnp.asarray(True)
+    # One reduction over all leaves (x * 0 is 0 when x is finite, NaN otherwise): one fused
+    # kernel instead of one per leaf, which on XLA:CPU is most of a small program's compile time.
+    flat = jnp.concatenate([leaf.astype(jnp.result_type(*leaves)) for leaf in leaves])
+    return jnp.isfinite(jnp.sum(flat * 0))
 
 
 def nodes_of_type(tree: Any, types: type | tuple[type, ...]) -> list:

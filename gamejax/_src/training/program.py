@@ -10,17 +10,18 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from gamejax._src.core import Batch, first_batch
-from gamejax._src.core.game import counting_evaluations
+from gamejax._src.core import Batch, Players, first_batch
+from gamejax._src.core.game import Evaluation, counting_evaluations
 from gamejax._src.core.tree_math import all_finite
 from gamejax._src.training import sharding
 from gamejax._src.training.cost import reported_evaluations
-from gamejax._src.training.step import Metrics, Step
+from gamejax._src.training.step import Metrics, Step, metrics_of
 from gamejax._src.wrappers.guards import gave_up
 
 
@@ -73,17 +74,9 @@ class Program:
         mesh = self.step.mesh
         return batch if mesh is None else sharding.constrain_batch(batch, mesh)
 
-    def metrics_batch(self, t: jax.Array, data: tuple) -> Batch:
-        _, given, _, key = data
-        if given is not None:
-            return given
-        if self.sample is not None:
-            return first_batch(self.sample(jax.random.fold_in(jax.random.fold_in(key, t), 0x6D657472)))
-        return first_batch(self.batch_at(jnp.maximum(t - 1, 0), data))
-
-    def record(self, carry: tuple, data: tuple, passes_per_step: float) -> Metrics:
-        params, state, t, _, _ = carry
-        out = self.step.evaluate(params, state, self.metrics_batch(t, data), data[2])
+    def record(self, params: Players, state: Any, t: jax.Array, data: tuple, passes_per_step, start: tuple) -> Metrics:
+        """The metrics at step ``t`` from the field and losses ``start`` there (:func:`metrics_of`)."""
+        out = metrics_of(params, *start, data[2])
         reported = reported_evaluations(state)
         passes = t * passes_per_step if reported is None else reported
         out.update(step=t, passes=jnp.asarray(passes, jnp.float32))
@@ -91,48 +84,76 @@ class Program:
             out.update(self.metrics(params, state))
         return out
 
-    def advance(self, carry: tuple, data: tuple, n: int, tally: list) -> tuple:
-        """``n`` steps; the cost of one (traced once, with the step) goes into ``tally``."""
+    def guarded_step(self, carry: tuple, batch: Batch) -> tuple[tuple, Evaluation | None]:
+        """One step from ``carry`` (a checked program freezes at the last finite point, see the
+        class docstring), and the step's evaluation at its starting point (:meth:`Step.step_from`)."""
+        params, state, t, status, diverged_at = carry
+        new_params, new_state, _, start = self.step.step_from(params, state, batch)
+        if not self.checked:
+            return (new_params, new_state, t + 1, status, diverged_at), start
+        running = status == Status.FINITE
+        finite = all_finite((new_params, new_state))
+        new_status = jnp.where(finite, jnp.where(gave_up(new_state), Status.GAVE_UP, Status.FINITE), Status.DIVERGED)
+        stops = running & (new_status != Status.FINITE)
+        params, state = optax.tree.where(finite & running, (new_params, new_state), (params, state))
+        status = jnp.where(stops, new_status, status).astype(jnp.int32)
+        diverged_at = jnp.where(stops, t + 1, diverged_at).astype(jnp.int32)
+        return (params, state, t + 1, status, diverged_at), start
 
-        def body(carry, _):
-            params, state, t, status, diverged_at = carry
-            with counting_evaluations() as count:
-                new_params, new_state, _ = self.step(params, state, self.batch_at(t, data))
-            tally.append(count.passes)
-            if not self.checked:
-                return (new_params, new_state, t + 1, status, diverged_at), None
-            running = status == Status.FINITE
-            finite = all_finite((new_params, new_state))
-            quit_ = gave_up(new_state)
-            params, state = optax.tree.where(finite & running, (new_params, new_state), (params, state))
-            new_status = jnp.where(finite, jnp.where(quit_, Status.GAVE_UP, Status.FINITE), Status.DIVERGED)
-            stops = running & (new_status != Status.FINITE)
-            status = jnp.where(stops, new_status, status).astype(jnp.int32)
-            diverged_at = jnp.where(stops, t + 1, diverged_at).astype(jnp.int32)
-            return (params, state, t + 1, status, diverged_at), None
-
-        return jax.lax.scan(body, carry, None, length=n)[0]
+    def bracket(self, start: tuple, end: tuple) -> tuple:
+        """An unchecked interval that ended non-finite freezes at its ``start`` with status BRACKETED."""
+        params, state, t, status, diverged_at = end
+        running = status == Status.FINITE  # (a run that stopped in an earlier call stays frozen)
+        fine = all_finite((params, state)) & ~gave_up(state)
+        params, state = jax.lax.cond(running & fine, lambda: (params, state), lambda: start[:2])
+        status = jnp.where(running & ~fine, BRACKETED, status).astype(jnp.int32)
+        return params, state, t, status, diverged_at
 
     def run_intervals(self, carry: tuple, data: tuple, n_intervals: int, interval: int) -> tuple[tuple, Metrics]:
-        """``n_intervals`` × (``interval`` steps, then a record), after a record of the starting point."""
-        tally: list = []
+        """A record of the starting point, then ``n_intervals`` × (``interval`` steps, then a record).
 
-        def body(carry, _):
-            new = self.advance(carry, data, interval, tally)
-            if not self.checked:
-                params, state, t, status, diverged_at = new
-                running = status == Status.FINITE  # (a run that stopped in an earlier call stays frozen)
-                fine = all_finite((params, state)) & ~gave_up(state)
-                params, state = optax.tree.where(running & fine, (params, state), carry[:2])
-                status = jnp.where(running & ~fine, BRACKETED, status).astype(jnp.int32)
-                new = (params, state, t, status, diverged_at)
-            return new, self.record(new, data, tally[-1])
+        Compile time is what a user waits for first, so the batch draw, the step and the record
+        each appear once in the program. Pass ``i`` of an outer loop runs interval ``i``'s steps
+        in an inner loop whose first iteration also records (under a ``lax.cond``) the point
+        reached, on the batch its step uses; a last pass (``i = n_intervals``) takes one step
+        only for that record and discards it. The record reuses the step's own evaluation of the
+        game at that point when the method made one (:meth:`Step.step_from`), so it adds neither
+        a field evaluation to the program nor one to the run; otherwise it evaluates the game.
+        """
+        tally: list = []  # the cost of one step, counted while the loop body traces it
+        evaluate = jax.jit(  # jit caches the trace, so it serves both the shapes below and the loop
+            lambda params, state, batch: self.step.bound(state)[0].field_and_losses(params, first_batch(batch))
+        )
 
-        end, logs = jax.lax.scan(body, carry, None, length=n_intervals)
-        if not tally:  # no interval: trace one step for its cost, without running it
-            jax.eval_shape(lambda c: self.advance(c, data, 1, tally), carry)
-        first = self.record(carry, data, tally[-1])
-        return end, jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, logs)
+        def one_pass(carry, i):
+            last = i == n_intervals
+
+            def body(j, inner):
+                carry, record = inner
+                params, state, t = carry[:3]
+                batch = self.batch_at(t, data)
+                given = data[1]
+                with counting_evaluations() as count:
+                    new, start = self.guarded_step(carry, batch)
+                tally.append(count.passes)
+                if given is not None or start is None:
+                    start = evaluate(params, state, batch if given is None else given)
+                else:
+                    start = (start.field, start.losses)
+
+                def at_start():
+                    return self.record(params, state, t, data, tally[-1], start)
+
+                return new, jax.lax.cond(j == 0, at_start, lambda: record)
+
+            shapes = jax.eval_shape(evaluate, *carry[:2], self.batch_at(carry[2], data))
+            blank = jax.eval_shape(lambda c, s: self.record(*c[:3], data, 0.0, s), carry, shapes)
+            blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), blank)
+            end, record = jax.lax.fori_loop(0, jnp.where(last, 1, interval), body, (carry, blank))
+            end = jax.lax.cond(last, lambda: carry, lambda: end)
+            return (end if self.checked else self.bracket(carry, end)), record
+
+        return jax.lax.scan(one_pass, carry, jnp.arange(n_intervals + 1))
 
 
 _run_intervals = jax.jit(Program.run_intervals, static_argnums=(0, 3, 4))

@@ -29,9 +29,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.extend import core as jax_core
 from jax.sharding import Mesh
 
 from gamejax._src.core import Batch, Game, GameTransformation, Players, StatefulGame, apply_updates, checks, first_batch
+from gamejax._src.core.game import Evaluation, current_tally
 from gamejax._src.core.tree_math import all_finite
 from gamejax._src.training import sharding
 
@@ -122,18 +124,35 @@ class Step:
         return state._replace(tx_state=tx_state) if self.stateful else tx_state
 
     def __call__(self, params: Players, state: Any, batch: Batch = None) -> tuple[Players, Any, Metrics]:
+        return self.step_from(params, state, batch)[:3]
+
+    def step_from(
+        self, params: Players, state: Any, batch: Batch = None
+    ) -> tuple[Players, Any, Metrics, Evaluation | None]:
+        """The step, and the field and losses at its starting point when the step computed them.
+
+        Traced inside :func:`gamejax.counting_evaluations`, the last output is the step's first
+        evaluation of the game if it was made at exactly ``params`` and the step's (first)
+        batch, at the step's own trace level (the same arrays, not a recomputation): most
+        methods evaluate there first, so a training program can record its metrics from it
+        without evaluating the game again. ``None`` otherwise.
+        """
         checks.check_players(params, "params")
         game, tx_state = self.bound(state)
         checks.check_state(tx_state, jax.eval_shape(self.tx.init, params))
         if self.mesh is not None:
             batch = sharding.constrain_batch(batch, self.mesh)
+        tally = current_tally()
+        first = None if tally is None else tally.first
         updates, tx_state = self.tx.update(game, params, tx_state, batch)
+        start = None if tally is None or first is not None else _made_at(tally.first, game, params, first_batch(batch))
         if self.stateful:
             tx_state = WithModelState(tx_state, self.game.advance(params, state.model_state, first_batch(batch)))
         new_params = apply_updates(params, updates)
         if self.mesh is not None:
             new_params, tx_state = sharding.constrain_replicated((new_params, tx_state), self.mesh)
-        return new_params, tx_state, ({"update_norm": optax.tree.norm(updates)} if self.update_norm else {})
+        metrics = {"update_norm": optax.tree.norm(updates)} if self.update_norm else {}
+        return new_params, tx_state, metrics, start
 
     def evaluate(self, params: Players, state: Any, batch: Batch = None, equilibrium: Players | None = None) -> Metrics:
         """:func:`evaluate` of the game as the step's transformation sees it at ``state``."""
@@ -190,9 +209,28 @@ def init_state(
     return Step(game, tx).init(params, model_state)
 
 
+def _made_at(evaluation: Evaluation | None, game: Game, params: Players, batch: Batch) -> Evaluation | None:
+    """``evaluation`` if it is ``game``'s at exactly these arrays, in the current trace; else ``None``."""
+    if evaluation is None or evaluation.game is not game:
+        return None
+    with jax_core.take_current_trace() as trace:
+        if evaluation.trace is not trace:
+            return None
+    for given, used in ((params, evaluation.params), (batch, evaluation.batch)):
+        given_leaves, given_def = jax.tree.flatten(given)
+        used_leaves, used_def = jax.tree.flatten(used)
+        if given_def != used_def or any(a is not b for a, b in zip(given_leaves, used_leaves, strict=True)):
+            return None
+    return evaluation
+
+
 def evaluate(game: Game, params: Players, batch: Batch = None, equilibrium: Players | None = None) -> Metrics:
     """Losses, ‖v‖, finiteness and (if given) the distance to ``equilibrium`` at ``params``."""
-    field, losses = game.field_and_losses(params, batch)
+    return metrics_of(params, *game.field_and_losses(params, batch), equilibrium)
+
+
+def metrics_of(params: Players, field: Players, losses: Players, equilibrium: Players | None = None) -> Metrics:
+    """:func:`evaluate`'s metrics from the field and losses already computed at ``params``."""
     metrics = {
         "loss_x": jnp.asarray(losses.x),
         "loss_y": jnp.asarray(losses.y),
