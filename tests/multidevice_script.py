@@ -90,6 +90,14 @@ def main() -> None:
     single = gj.fit(GAME, tx, INIT, steps=STEPS, batches=stacked, log_every=3)
     sharded = gj.fit(GAME, tx, INIT, steps=STEPS, batches=stacked, log_every=3, mesh=mesh)
     check("stacked batches", max_difference(single.params, sharded.params) < 1e-12)
+    placed = gj.shard_local(stacked, mesh, stacked=True)  # one process: its rows are the whole batch
+    local = gj.fit(GAME, tx, INIT, steps=STEPS, batches=placed, log_every=3, mesh=mesh)
+    ok = placed.sharding.spec == jax.sharding.PartitionSpec(None, ("batch",)) and len(placed.sharding.device_set) == 8
+    check(
+        "shard_local on one process",
+        ok and max_difference(single.params, local.params) < 1e-12,
+        str(placed.sharding.spec),
+    )
     step = jax.jit(gj.make_step(GAME, tx, mesh=mesh))
     params, state = gj.replicate((INIT, tx.init(INIT)), mesh)
     for t in range(STEPS):
