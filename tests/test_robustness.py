@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -64,7 +65,8 @@ def test_skip_nonfinite_leaves_out_poisoned_steps_exactly():
 def test_skip_nonfinite_gives_up_after_max_consecutive_and_fit_reports_it():
     stacked = _batches(10, poisoned=(4, 5, 6))
     tx = gj.skip_nonfinite(max_consecutive=3)(gj.gda(optax.sgd(0.1)))
-    result = gj.fit(GAME, tx, INIT, steps=10, batches=stacked, log_every=1, eval_batch=stacked[0])
+    with pytest.warns(gj.DivergenceWarning, match=r"^gj.fit \(fit\): the run gave up \(gj.skip_nonfinite\) at step 7"):
+        result = gj.fit(GAME, tx, INIT, steps=10, batches=stacked, log_every=1, eval_batch=stacked[0])
     assert int(result.diverged_at) == 7  # the third poisoned step in a row is step 7 (1-based)
     assert bool(result.state.gave_up) and int(result.state.skipped) == 3
     params, _ = _loop_skipping(gj.gda(optax.sgd(0.1)), stacked[:4], ())
@@ -76,7 +78,8 @@ def test_skip_nonfinite_gives_up_after_max_consecutive_and_fit_reports_it():
 
 def test_without_guard_a_poisoned_batch_ends_the_run_at_that_step():
     stacked = _batches(8, poisoned=(5,))
-    result = gj.fit(GAME, gj.optimistic(optax.sgd(0.1)), INIT, steps=8, batches=stacked, log_every=2)
+    with pytest.warns(gj.DivergenceWarning, match=r"^gj.fit \(demo\): the run diverged at step 6: .*last finite"):
+        result = gj.fit(GAME, gj.optimistic(optax.sgd(0.1)), INIT, steps=8, batches=stacked, log_every=2, label="demo")
     assert int(result.diverged_at) == 6
     params, _ = _loop_skipping(gj.optimistic(optax.sgd(0.1)), stacked[:5], ())
     jax.tree.map(np.testing.assert_allclose, result.params, params)
@@ -89,7 +92,9 @@ def test_divergence_is_per_member_under_vmap():
         game, init, _ = gj.games.bilinear()
         return gj.fit(game, gj.gda(optax.sgd(lr)), init, steps=300, log_every=100).diverged_at
 
-    diverged = jax.vmap(run)(lrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gj.DivergenceWarning)  # no warning from inside vmap (no concrete status)
+        diverged = jax.vmap(run)(lrs)
     assert int(diverged[0]) == -1 and int(diverged[1]) > 0
 
 
@@ -236,3 +241,54 @@ def test_a_run_that_diverged_in_an_earlier_call_stays_frozen_without_replays(mon
     assert calls.count(True) == 1  # one replay, in the call where the run diverged
     params, _ = _loop_skipping(gj.gda(optax.sgd(0.1)), stacked[:2], ())
     jax.tree.map(np.testing.assert_allclose, result.params, params)
+
+
+# Checkpoints know their run (issue 14): another run into the same directory is refused, fit says
+# when it resumes, more steps extend a run, and checkpointing does not change what is recorded.
+
+
+def test_another_learning_rate_into_the_same_checkpoint_dir_is_refused_naming_the_difference(tmp_path):
+    _stochastic_run(tmp_path, TX)
+    other = gj.ema(0.9)(gj.lookahead(4, 0.5)(gj.extragradient(optax.adam(0.07))))
+    with pytest.raises(ValueError, match=r"(?s)holds another run.*first at line \d+:.*0\.05.*this run: .*0\.07"):
+        _stochastic_run(tmp_path, other)
+    with pytest.raises(ValueError, match="holds another run"):  # another alpha: a Python number baked into the step
+        _stochastic_run(tmp_path, gj.ema(0.9)(gj.lookahead(4, 0.6)(gj.extragradient(optax.adam(0.05)))))
+
+
+def test_fit_says_when_it_resumes_or_returns_a_finished_run(tmp_path, monkeypatch, capsys):
+    real, calls = training._run_intervals, []
+
+    def interrupt_after_one_chunk(*args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(training, "_run_intervals", interrupt_after_one_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        _stochastic_run(tmp_path, TX)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(training, "_run_intervals", real)
+    _stochastic_run(tmp_path, TX)
+    assert f"gj.fit (fit): resuming from step {EVERY} of {STEPS}" in capsys.readouterr().err
+    _stochastic_run(tmp_path, TX)
+    assert "gj.fit (fit): returning the finished run" in capsys.readouterr().err
+
+
+def test_more_steps_extend_a_checkpointed_run_and_checkpoints_do_not_change_the_records(tmp_path):
+    def run(directory, steps):
+        return gj.fit(GAME, TX, INIT, steps=steps, sample=_sample, key=jax.random.key(3), checkpoint_dir=directory)
+
+    def plain(steps):
+        return gj.fit(GAME, TX, INIT, steps=steps, sample=_sample, key=jax.random.key(3))
+
+    first = run(tmp_path / "a", 200)  # default log_every: 2, as without checkpoints
+    jax.tree.map(np.testing.assert_array_equal, first.metrics, plain(200).metrics)
+    extended = run(tmp_path / "a", 300)  # the default for 300 steps would be 3: the checkpoint's 2 is kept
+    assert int(extended.step) == 300
+    np.testing.assert_array_equal(extended.metrics["step"], np.arange(0, 301, 2))
+    reference = gj.fit(GAME, TX, INIT, steps=300, sample=_sample, key=jax.random.key(3), log_every=2)
+    jax.tree.map(
+        np.testing.assert_array_equal, (extended.params, extended.metrics), (reference.params, reference.metrics)
+    )

@@ -10,6 +10,8 @@ the cost accounting :mod:`~gamejax._src.training.cost`.
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -20,7 +22,7 @@ from jax.extend import core as jax_core
 from jax.sharding import Mesh
 
 from gamejax._src.core import Batch, Game, GameTransformation, Players, StatefulGame, checks
-from gamejax._src.training import checkpoint, sharding
+from gamejax._src.training import checkpoint, fingerprint, sharding
 from gamejax._src.training.program import Program, Status, run
 from gamejax._src.training.progress import Progress
 from gamejax._src.training.step import Metrics, Step, check_game_and_tx
@@ -83,8 +85,11 @@ def fit(
     logging or chunking); ``batches``, a pytree whose leaves are stacked along a leading
     axis, step ``t`` using slice ``t % len``; or neither (``batch=None``, full-batch games).
     Metrics (see :class:`FitResult`) are recorded at the first step and every ``log_every``
-    steps, evaluated on ``eval_batch`` if given, else on a fresh sample, else on the step's
-    stacked batch.
+    steps, evaluated on ``eval_batch`` if given, else on the batch of the step taken from
+    that point (as a training loop logs the loss of the batch it trains on: the params do
+    not depend on it yet). When the method's own first evaluation of the game in that step
+    is at the point recorded (most methods), the losses and ‖v‖ come from it, so recording
+    costs no extra evaluation, in compile time or in run time.
 
     Divergence: a step whose params or state come out non-finite is not applied; the run
     stops there and reports ``status`` (:class:`Status`) and ``diverged_at`` with the last
@@ -95,7 +100,12 @@ def fit(
     the metrics so far are written atomically every ``checkpoint_every`` steps and at the end
     (the two newest are kept). Calling ``fit`` again with the same arguments resumes from the
     newest checkpoint in ``checkpoint_dir`` and gives the same result, bit for bit, as an
-    uninterrupted run; a finished run is returned from its last checkpoint without computing.
+    uninterrupted run; a finished run is returned from its last checkpoint without computing
+    (``fit`` says which on stderr), and calling it with more ``steps`` extends the run. Each
+    checkpoint records the program of one training step (docs/design.md §5): a call whose step
+    differs (another learning rate, method, loss, batch shape or dtype) raises ``ValueError``
+    naming the first difference instead of resuming another run. Checkpoints do not change what
+    is recorded.
 
     The compiled program is cached on ``(game, tx, sample, metrics)``: calling ``fit`` again
     with the same objects (e.g. to continue a run) does not recompile. To continue a run,
@@ -115,8 +125,8 @@ def fit(
       sample: ``sample(key) -> batch``; needs ``key``.
       key: PRNG key for ``sample``.
       batches: stacked batches (alternative to ``sample``).
-      log_every: steps between metric records (default: about 100 records; with
-        checkpoints, a divisor of ``checkpoint_every``).
+      log_every: steps between metric records (default: about 100 records, ``steps // 100``;
+        resuming, the checkpoint's).
       progress: show a progress bar (default: on for more than 10 000 steps, off under tracing).
       equilibrium: a known equilibrium, to record ``distance``.
       eval_batch: the batch metrics are evaluated on.
@@ -129,9 +139,10 @@ def fit(
       mesh: a ``jax.sharding.Mesh`` for data parallelism: every batch is split along its
         batch axis over all the mesh's devices, params and state are replicated (see
         :func:`gamejax.shard`). Batch sizes must be multiples of the device count.
-      checkpoint_dir: a directory to write checkpoints to and resume from.
-      checkpoint_every: steps between checkpoints (a multiple of ``log_every``; default:
-        ``steps // 10``).
+      checkpoint_dir: a directory to write checkpoints to and resume from (on a mesh over
+        several processes, shared or one per process: docs/design.md §9).
+      checkpoint_every: steps between checkpoints (a multiple of ``log_every``; default: the
+        multiple of ``log_every`` nearest below ``steps // 10``).
 
     Returns:
       A :class:`FitResult` ``(params, state, metrics, step, diverged_at, status)``.
@@ -156,6 +167,8 @@ def fit(
     under_transformation = traced or _under_transformation()
     if not under_transformation and not _host_all_finite(params):
         raise ValueError("params must be finite: the initial params contain NaN or Inf.")
+    if log_every is None and checkpoint_dir is not None:  # a resumed or extended run keeps its records' spacing
+        log_every = checkpoint.stored_log_every(checkpoint_dir)
     log_every, checkpoint_every = _log_and_checkpoint_every(steps, log_every, checkpoint_dir, checkpoint_every)
     if checkpoint_dir is not None and under_transformation:
         raise ValueError("checkpoint_dir needs concrete values: fit cannot write checkpoints under jax.vmap/jit.")
@@ -167,21 +180,28 @@ def fit(
     elif model_state is not None:
         raise ValueError("fit takes model_state= only to start a run; a given state= already holds it.")
     if step.mesh is not None:
-        params, state = sharding.replicate((params, state), step.mesh)
+        params, state = sharding.replicate((params, state), step.mesh, what="(params, state)")
         batches = None if batches is None else sharding.shard_batch(batches, step.mesh, stacked=True)
         eval_batch = None if eval_batch is None else sharding.shard_batch(eval_batch, step.mesh)
+        key = None if key is None else sharding.replicate(key, step.mesh, what="key")
     data = (batches, eval_batch, equilibrium, key)
     # Under vmap/jit no host replay is possible: test every step.
     program = Program(step, sample, metrics, _stacked_batch_count(batches), checked=under_transformation)
     start = jnp.asarray(initial_step, jnp.int32) if traced else np.int32(initial_step)
     carry = (params, state, start, np.int32(Status.FINITE), np.int32(-1))
     logs: list[Metrics] = []
-    if checkpoint_dir is not None:
-        carry, history = checkpoint.resume_run(checkpoint_dir, carry, key, log_every)
-        if step.mesh is not None:
-            carry = (*sharding.replicate(carry[:2], step.mesh), *carry[2:])
-        logs = [] if history is None else [history]
     target = int(initial_step) + steps if not traced else None
+    if checkpoint_dir is not None:
+        checkpoints = checkpoint.Checkpoints.open(checkpoint_dir, step.mesh)
+        program_text = fingerprint.step_program(program, carry, data)
+        carry, history = checkpoints.resume(carry, key, log_every, program_text)
+        if step.mesh is not None:
+            carry = (*sharding.replicate(carry[:2], step.mesh, what="(params, state)"), *carry[2:])
+        logs = [] if history is None else [history]
+        if history is not None:
+            reached = int(carry[2])
+            news = "returning the finished run" if reached >= target else f"resuming from step {reached} of {target}"
+            print(f"gj.fit ({label}): {news} (checkpoint_dir {checkpoint_dir})", file=sys.stderr)
     if target is not None and target > _LAST_STEP:
         raise ValueError(
             f"fit counts steps in int32: initial_step + steps must be at most {_LAST_STEP}; got {target}. "
@@ -201,13 +221,27 @@ def fit(
         logs.append(chunk if not logs else jax.tree.map(lambda a: a[1:], chunk))
         if checkpoint_dir is not None:
             logs = [_concatenate(logs)]
-            checkpoint.save_run(checkpoint_dir, carry, key, log_every, logs[0])
+            checkpoints.save(carry, key, log_every, logs[0], program_text)
         if bar:
             bar.advance(n * interval)
     if bar:
         bar.close()
     params, state, reached, status, diverged_at = carry
+    if not under_transformation and int(status) != Status.FINITE:
+        what = "diverged" if int(status) == Status.DIVERGED else "gave up (gj.skip_nonfinite)"
+        warnings.warn(
+            f"gj.fit ({label}): the run {what} at step {int(diverged_at)}: its params or state came out "
+            "non-finite there, so result.params and result.state are those of the last finite step "
+            "(result.status, result.diverged_at). Lower the learning rate, or wrap the method in "
+            "gj.skip_nonfinite to skip isolated bad steps.",
+            DivergenceWarning,
+            stacklevel=2,
+        )
     return FitResult(params, state, _concatenate(logs), reached, diverged_at, status)
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Issued when a top-level :func:`fit` returns a run that diverged or whose guard gave up."""
 
 
 _LAST_STEP = 2**31 - 1  # the step counter (batches, PRNG keys, records) is an int32
@@ -272,10 +306,16 @@ def _log_and_checkpoint_every(
         log_every = max(1, steps // 100) if log_every is None else log_every
         checks.check_int("log_every", log_every, minimum=1)
         return log_every, None
-    checkpoint_every = max(1, steps // 10) if checkpoint_every is None else checkpoint_every
+    # Records as without checkpoints (every steps // 100), checkpoints on a record near every steps // 10;
+    # only a given checkpoint_every that is not a multiple of that spacing makes records denser.
+    default_log = max(1, steps // 100)
+    if checkpoint_every is None:
+        log_every = default_log if log_every is None else log_every
+        checks.check_int("log_every", log_every, minimum=1)
+        checkpoint_every = log_every * max(1, steps // 10 // log_every)
     checks.check_int("checkpoint_every", checkpoint_every, minimum=1)
     if log_every is None:
-        log_every = math.gcd(max(1, steps // 100), checkpoint_every)
+        log_every = math.gcd(default_log, checkpoint_every)
     checks.check_int("log_every", log_every, minimum=1)
     if checkpoint_every % log_every:
         raise ValueError(
