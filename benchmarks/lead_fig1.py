@@ -29,7 +29,7 @@ def eigenvalues(build, etas: np.ndarray) -> np.ndarray:
     game, _, optimum = gj.games.bilinear()
 
     def spectrum(eta):
-        return jnp.linalg.eigvals(gj.step_jacobian(build(eta), game, optimum))
+        return jnp.linalg.eigvals(gj.step_jacobian(game, build(eta), optimum))
 
     return np.asarray(jax.jit(jax.vmap(spectrum))(jnp.asarray(etas)))
 

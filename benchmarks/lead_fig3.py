@@ -76,7 +76,7 @@ def tuned_radius(build, grid: list[tuple], game: gj.Game, optimum: gj.Players) -
     values = jnp.asarray(np.array(grid, dtype=float))
 
     def radius(hyper):
-        return gj.spectral_radius(build(*hyper), game, optimum)
+        return gj.spectral_radius(game, build(*hyper), optimum)
 
     radii = np.asarray(jax.jit(jax.vmap(radius))(values))
     best = int(np.nanargmin(radii))

@@ -42,7 +42,7 @@ def per_pass_rates(game: gj.Game, optimum: gj.Players, method: str, grid: np.nda
     alphas = np.asarray(ALPHAS) if method.startswith("LA") else np.ones(1)
 
     def rate(alpha, eta_x, eta_y):
-        radius = gj.spectral_radius(build(method, eta_x, eta_y, k, alpha), game, optimum, steps=k)
+        radius = gj.spectral_radius(game, build(method, eta_x, eta_y, k, alpha), optimum, steps=k)
         return radius ** (1.0 / (k * EVALUATIONS[method]))
 
     a, ex, ey = np.meshgrid(alphas, grid, grid, indexing="ij")

@@ -86,7 +86,7 @@ def test_complex_momentum_equals_its_recurrence_and_its_companion_radius():
             [np.zeros((2, 2)), im * np.eye(2), re * np.eye(2)],
         ]
     )
-    np.testing.assert_allclose(gj.spectral_radius(tx, game, optimum), max(abs(np.linalg.eigvals(M))), rtol=1e-10)
+    np.testing.assert_allclose(gj.spectral_radius(game, tx, optimum), max(abs(np.linalg.eigvals(M))), rtol=1e-10)
 
 
 def test_svre_without_noise_or_restarts_is_extragradient(problem):

@@ -24,15 +24,15 @@ def bilinear():
 @pytest.mark.parametrize("eta", ETAS)
 def test_gda_radius_on_xy_is_sqrt_one_plus_eta_squared(bilinear, eta):
     game, _, optimum = bilinear
-    assert gj.spectral_radius(gj.gda(optax.sgd(eta)), game, optimum) == pytest.approx(np.sqrt(1 + eta**2), rel=1e-12)
+    assert gj.spectral_radius(game, gj.gda(optax.sgd(eta)), optimum) == pytest.approx(np.sqrt(1 + eta**2), rel=1e-12)
 
 
 @pytest.mark.parametrize("eta", ETAS)
 def test_extragradient_and_cgd_radii_on_xy(bilinear, eta):
     game, _, optimum = bilinear
-    eg = gj.spectral_radius(gj.extragradient(optax.sgd(eta)), game, optimum)
+    eg = gj.spectral_radius(game, gj.extragradient(optax.sgd(eta)), optimum)
     assert eg == pytest.approx(np.sqrt((1 - eta**2) ** 2 + eta**2), rel=1e-12)
-    cgd = gj.spectral_radius(gj.cgd(eta, tol=1e-14), game, optimum)  # step (1 ± iη)/(1 + η²)
+    cgd = gj.spectral_radius(game, gj.cgd(eta, tol=1e-14), optimum)  # step (1 ± iη)/(1 + η²)
     assert cgd == pytest.approx(1 / np.sqrt(1 + eta**2), rel=1e-12)
 
 
@@ -42,7 +42,7 @@ def test_optimistic_radius_is_its_companion_matrix_radius(bilinear, eta):
     game, _, optimum = bilinear
     J = np.array([[0.0, 1.0], [-1.0, 0.0]])
     companion = np.block([[np.eye(2) - 2 * eta * J, eta * J], [np.eye(2), np.zeros((2, 2))]])
-    radius = gj.spectral_radius(gj.optimistic(optax.sgd(eta)), game, optimum)
+    radius = gj.spectral_radius(game, gj.optimistic(optax.sgd(eta)), optimum)
     assert radius == pytest.approx(max(abs(np.linalg.eigvals(companion))), rel=1e-12)
 
 
@@ -51,7 +51,7 @@ def test_lookahead_cycle_radius_is_one_minus_alpha_plus_alpha_lambda_k(bilinear,
     """Lookahead paper §4.1: over a cycle of k steps the radius is |1 − α + α λ^k|, λ = 1 + iη."""
     game, _, optimum = bilinear
     tx = gj.lookahead(k, alpha)(gj.gda(optax.sgd(eta)))
-    radius = gj.spectral_radius(tx, game, optimum, steps=k)
+    radius = gj.spectral_radius(game, tx, optimum, steps=k)
     assert radius == pytest.approx(abs(1 - alpha + alpha * (1 + 1j * eta) ** k), rel=1e-12)
 
 
@@ -59,7 +59,7 @@ def test_spectral_radius_vmaps_over_captured_hyperparameters(bilinear):
     game, _, optimum = bilinear
 
     def radius(eta, alpha):
-        return gj.spectral_radius(gj.lookahead(3, alpha)(gj.gda(optax.sgd(eta))), game, optimum, steps=3)
+        return gj.spectral_radius(game, gj.lookahead(3, alpha)(gj.gda(optax.sgd(eta))), optimum, steps=3)
 
     etas, alphas = jnp.array([0.1, 0.3, 0.5]), jnp.array([0.2, 0.5, 0.8])
     np.testing.assert_allclose(
@@ -72,7 +72,7 @@ def test_spectral_radius_vmaps_over_captured_hyperparameters(bilinear):
 def test_spectral_radius_needs_a_fixed_point(bilinear):
     game, init, _ = bilinear
     with pytest.raises(ValueError, match="not a fixed point"):
-        gj.spectral_radius(gj.gda(optax.sgd(0.1)), game, init)
+        gj.spectral_radius(game, gj.gda(optax.sgd(0.1)), init)
 
 
 def test_field_jacobian_spectrum_and_its_split_on_the_quadratic_game():

@@ -871,7 +871,7 @@ def test_spectral_radius_refuses_a_non_differentiable_step():
     """Adam divides by √ν, and ν = 0 at a fixed point: say so instead of returning NaN."""
     game, _, optimum = gj.games.bilinear()
     with pytest.raises(ValueError, match="not differentiable"):
-        gj.spectral_radius(gj.gda(optax.adam(0.1)), game, optimum)
+        gj.spectral_radius(game, gj.gda(optax.adam(0.1)), optimum)
 
 
 def test_bfloat16_hyperparameters_are_numbers():
@@ -913,7 +913,8 @@ def test_base_optimizers_that_need_extra_arguments_say_so():
     ],
 )
 def test_flags_must_be_booleans(build, name):
-    for bad in ("no", 1, None, [True]):
+    # (lead's alternating defaults to None: unset, False for the paper's variant, as the authors' alternates)
+    for bad in ("no", 1, [True]) if name == "alternating" else ("no", 1, None, [True]):
         with pytest.raises(ValueError, match=f"^{name} must be True or False"):
             build(bad)
     build(True), build(False)
@@ -929,3 +930,33 @@ def test_per_evaluation_takes_a_callable_and_a_python_or_array_int():
 def test_cg_tolerance_must_be_finite():
     with pytest.raises(ValueError, match=r"^tol must lie in \[0.0, inf\)"):
         gj.cgd(0.1, tol=float("inf"))
+
+
+# One argument order everywhere (game, tx, params): a swapped call or an Optax optimizer where a
+# method belongs names the argument and the fix, at every public entry point (issue 14).
+_BILINEAR = gj.games.bilinear()
+ENTRY_POINTS = {
+    "fit": lambda game, tx, params: gj.fit(game, tx, params, steps=2),
+    "make_step": lambda game, tx, params: gj.make_step(game, tx),
+    "init_state": lambda game, tx, params: gj.init_state(game, tx, params),
+    "passes_per_step": lambda game, tx, params: gj.passes_per_step(game, tx, params),
+    "evaluations_per_step": lambda game, tx, params: gj.evaluations_per_step(game, tx, params),
+    "step_jacobian": lambda game, tx, params: gj.step_jacobian(game, tx, params),
+    "spectral_radius": lambda game, tx, params: gj.spectral_radius(game, tx, params),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_swapped_game_and_tx_name_the_argument(entry):
+    game, init, optimum = _BILINEAR
+    tx = gj.gda(optax.sgd(0.1))
+    with pytest.raises(TypeError, match=rf"^{entry}: game must be a gj.Game .*got GameTransformation .*swapped"):
+        ENTRY_POINTS[entry](tx, game, optimum)
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_an_optax_optimizer_as_tx_says_to_wrap_it_in_a_method(entry):
+    game, init, optimum = _BILINEAR
+    with pytest.raises(TypeError, match=rf"^{entry}: tx must be a gj.GameTransformation; got GradientTransformation"
+                       r".*Wrap the Optax optimizer in a method, e.g. gj.gda\(optax.adam\(1e-3\)\)"):  # fmt: skip
+        ENTRY_POINTS[entry](game, optax.adam(1e-3), optimum)

@@ -35,7 +35,7 @@ def test_lead_spectrum_matches_theorem_2(h, eta, beta, alpha):
     A = random_matrix(0, n)
     game, _, optimum = gj.games.quadratic(A, h=h)
     tx = gj.lead(optax.sgd(eta, momentum=beta), coupling=alpha / eta)
-    computed = np.linalg.eigvals(np.asarray(gj.step_jacobian(tx, game, optimum)))
+    computed = np.linalg.eigvals(np.asarray(gj.step_jacobian(game, tx, optimum)))
     sigma = np.linalg.svd(A, compute_uv=False)
     predicted = []
     for lam in np.concatenate([1j * sigma, -1j * sigma]):
@@ -55,8 +55,8 @@ def test_lead_converges_linearly_where_gda_does_not():
     game, init, optimum = gj.games.quadratic(A, h=0.0)  # bilinear: GDA's radius is > 1
     eta, alpha = 0.3, 0.8  # radius ≈ 0.96 by Theorem 2; GDA's is √(1 + η²) ≈ 1.04
     lead = gj.lead(optax.sgd(eta), coupling=alpha / eta)
-    radius = gj.spectral_radius(lead, game, optimum)
-    assert radius < 1 < gj.spectral_radius(gj.gda(optax.sgd(eta)), game, optimum)
+    radius = gj.spectral_radius(game, lead, optimum)
+    assert radius < 1 < gj.spectral_radius(game, gj.gda(optax.sgd(eta)), optimum)
     distance = np.asarray(gj.fit(game, lead, init, steps=400, log_every=1, equilibrium=optimum).metrics["distance"])
     assert distance[-1] < 1e-6 * distance[0]
     measured = (distance[400] / distance[200]) ** (1 / 200)  # modes of nearly equal radius: 0.5 % tolerance
@@ -175,11 +175,16 @@ def test_cgd_per_player_step_sizes_and_pytree_players_of_several_networks():
     np.testing.assert_allclose(flat(updates.y), dy, rtol=1e-9, atol=1e-12)
 
 
-def test_cgd_on_a_general_sum_game_solves_the_block_system():
-    """General sum: [[I, ηJxy], [ηJyx, I]] Δ = −ηv, not symmetric (BiCGSTAB)."""
+GENERAL_SUM_SOLVERS = [{}, {"solver": "gmres"}, {"solver": "gmres", "restart": 2}]
+GENERAL_SUM_IDS = ["bicgstab", "gmres", "gmres-restarted"]
+
+
+@pytest.mark.parametrize("solver", GENERAL_SUM_SOLVERS, ids=GENERAL_SUM_IDS)
+def test_cgd_on_a_general_sum_game_solves_the_block_system(solver):
+    """General sum: [[I, ηJxy], [ηJyx, I]] Δ = −ηv, not symmetric (BiCGSTAB, or GMRES, restarted or not)."""
     problem = dense_quadratic(jax.random.key(8), zero_sum=False)
     eta = 0.4
-    tx = gj.cgd(eta, tol=1e-13, maxiter=200)
+    tx = gj.cgd(eta, tol=1e-13, maxiter=200, **solver)
     updates, state = tx.update(problem.game, problem.init, tx.init(problem.init))
     nx = flat(problem.init.x).size
     J = problem.J
@@ -189,6 +194,49 @@ def test_cgd_on_a_general_sum_game_solves_the_block_system():
     expected = np.linalg.solve(block, -eta * problem.field(flat(problem.init)))
     np.testing.assert_allclose(flat(updates), expected, rtol=1e-9, atol=1e-12)
     assert float(state.residual) <= 1e-13
+    # Products reported: BiCGSTAB two per iteration, GMRES one (and one per restart); the
+    # (zero) warm start and the final true residual one each at least.
+    k, matvecs = int(state.iterations), int(state.matvecs)
+    if solver.get("solver") == "gmres":
+        assert matvecs == k + -(-k // solver.get("restart", 20)) + 1
+        assert k > solver.get("restart", 20) or "restart" not in solver  # restarted: several cycles
+    else:
+        assert 2 * k + 2 <= matvecs <= 3 * k + 1
+    assert float(state.evaluations.value) == 3 + 2 * matvecs  # passes: linearization, 2 block products, 2 per matvec
+
+
+@pytest.mark.parametrize("solver", GENERAL_SUM_SOLVERS[1:], ids=GENERAL_SUM_IDS[1:])
+def test_acgd_with_gmres_plays_the_local_nash_equilibrium_of_a_general_sum_game(solver):
+    """ACGD (ICR App. A.5, Alg. 1's step sizes) on a general-sum game, several steps, against dense algebra.
+
+    Each step's update solves the local game's first-order conditions
+    ``v_x + J_xy Δy + A_x⁻¹Δx = 0``, ``v_y + J_yx Δx + A_y⁻¹Δy = 0`` (one dense block system,
+    not the Schur complement that gamejax solves), with ``A = α / (√ν̂ + ε)``.
+    """
+    problem = dense_quadratic(jax.random.key(21), zero_sum=False)
+    alpha, beta2, eps, steps = 0.3, 0.9, 1e-5, 8
+    nx = flat(problem.init.x).size
+    J = problem.J
+    z = flat(problem.init)
+    nu = np.zeros_like(z)
+    expected = []
+    for t in range(1, steps + 1):
+        v = problem.field(z)
+        nu = beta2 * nu + (1 - beta2) * v**2
+        a = alpha / (np.sqrt(nu / (1 - beta2**t)) + eps)
+        block = np.diag(1 / a)
+        block[:nx, nx:], block[nx:, :nx] = J[:nx, nx:], J[nx:, :nx]
+        z = z + np.linalg.solve(block, -v)
+        expected.append(z)
+    tx = gj.acgd(alpha, beta2=beta2, eps=eps, tol=1e-14, maxiter=100, **solver)
+    np.testing.assert_allclose(iterates(problem.game, tx, problem.init, steps), np.array(expected), rtol=1e-9)
+
+
+def test_competitive_solver_settings_are_checked():
+    with pytest.raises(ValueError, match="solver must be one of"):
+        gj.cgd(0.1, solver="cg")
+    with pytest.raises(ValueError, match="restart"):
+        gj.acgd(0.1, solver="gmres", restart=0)
 
 
 def test_cgd_warm_start_is_exact_over_several_steps():
@@ -459,14 +507,17 @@ def test_debiased_consensus_needs_a_batch_of_examples():
         tx.update(game, params, tx.init(params), jnp.ones((1, 3)))
 
 
-@pytest.mark.parametrize("zero_sum", [True, False], ids=["cg", "bicgstab"])
+@pytest.mark.parametrize(
+    ("zero_sum", "solver"), [(True, "bicgstab"), (False, "bicgstab"), (False, "gmres")], ids=["cg", "bicgstab", "gmres"]
+)
 @pytest.mark.parametrize("method", ["cgd", "acgd"])
-def test_competitive_steps_are_reverse_differentiable(zero_sum, method):
+def test_competitive_steps_are_reverse_differentiable(zero_sum, solver, method):
     """A meta-gradient through a solve (implicit differentiation) equals central differences."""
     problem = dense_quadratic(jax.random.key(19), zero_sum=zero_sum)
 
     def loss_after_two_steps(lr):
-        tx = gj.cgd(lr, tol=1e-14, maxiter=100) if method == "cgd" else gj.acgd(lr, tol=1e-14, maxiter=100)
+        build = gj.cgd if method == "cgd" else gj.acgd
+        tx = build(lr, tol=1e-14, maxiter=100, solver=solver, restart=3)
         params, state = problem.init, tx.init(problem.init)
         for _ in range(2):
             updates, state = tx.update(problem.game, params, state)

@@ -11,7 +11,7 @@ import numpy as np
 
 from gamejax._src.core import Batch, Game, GameTransformation, PassCount, Players, checks
 from gamejax._src.derivatives import field_jacobian
-from gamejax._src.training.step import Step, make_step
+from gamejax._src.training.step import Step, check_game_and_tx, make_step
 
 
 def _split_inexact(tree: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
@@ -56,8 +56,8 @@ def _split_inexact(tree: Any) -> tuple[jax.Array, Callable[[jax.Array], Any]]:
 
 
 def step_jacobian(
-    tx: GameTransformation,
     game: Game,
+    tx: GameTransformation,
     params: Players,
     *,
     batch: Batch = None,
@@ -77,7 +77,8 @@ def step_jacobian(
     games only.
 
     Args:
-      tx: the transformation; game: the game; params: where to linearize.
+      game: the game; tx: the transformation (the order of :func:`gamejax.fit`); params: where
+        to linearize.
       batch: the batch every step uses.
       steps: number of steps composed (an integer ``>= 1``).
       state: the state to linearize at (default: the step's initial state advanced by ``warmup``
@@ -93,6 +94,7 @@ def step_jacobian(
     Returns:
       A square matrix.
     """
+    check_game_and_tx(game, tx, "step_jacobian")
     checks.check_int("steps", steps, minimum=1)
     checks.check_int("warmup", warmup, minimum=0)
     step = make_step(game, tx)
@@ -117,7 +119,7 @@ def _warm_state(step: Step, params: Players, batch: Batch, warmup: int, model_st
     return state
 
 
-def _fixed_point_gap(tx, game, params, batch, steps, state) -> float:
+def _fixed_point_gap(game, tx, params, batch, steps, state) -> float:
     """The largest change of any floating-point leaf of (params, state) over ``steps`` steps."""
     step = make_step(game, tx)
     p, s = params, state
@@ -129,8 +131,8 @@ def _fixed_point_gap(tx, game, params, batch, steps, state) -> float:
 
 
 def spectral_radius(
-    tx: GameTransformation,
     game: Game,
+    tx: GameTransformation,
     params: Players,
     *,
     batch: Batch = None,
@@ -154,7 +156,7 @@ def spectral_radius(
     grid search); there the checks below are skipped and non-differentiable steps give NaN.
 
     Args:
-      tx, game, params, batch, steps, state, warmup, model_state: as in :func:`step_jacobian`; ``params``
+      game, tx, params, batch, steps, state, warmup, model_state: as in :func:`step_jacobian`; ``params``
         (with that state) must be a fixed point of the step.
       check: verify, when not traced, that the point is fixed and the Jacobian finite.
 
@@ -167,12 +169,13 @@ def spectral_radius(
     Example:
       >>> import optax, gamejax as gj
       >>> game, _, optimum = gj.games.bilinear()
-      >>> round(gj.spectral_radius(gj.gda(optax.sgd(0.3)), game, optimum), 4)   # √(1 + η²)
+      >>> round(gj.spectral_radius(game, gj.gda(optax.sgd(0.3)), optimum), 4)   # √(1 + η²)
       1.044
     """
+    check_game_and_tx(game, tx, "spectral_radius")
     if state is None:
         state = _warm_state(make_step(game, tx).__self__, params, batch, warmup, model_state)
-    jacobian = step_jacobian(tx, game, params, batch=batch, steps=steps, state=state)
+    jacobian = step_jacobian(game, tx, params, batch=batch, steps=steps, state=state)
     radius = jnp.max(jnp.abs(jnp.linalg.eigvals(jacobian)), initial=0.0)
     if not check or not checks.is_concrete(radius):
         return radius
@@ -181,7 +184,7 @@ def spectral_radius(
             "The step map is not differentiable here (its Jacobian has non-finite entries): e.g. Adam's "
             "update divides by the square root of a second moment that is zero at a fixed point."
         )
-    gap = _fixed_point_gap(tx, game, params, batch, steps, state)
+    gap = _fixed_point_gap(game, tx, params, batch, steps, state)
     scale = 1.0 + float(jnp.max(jnp.abs(_split_inexact((params, state))[0]), initial=0.0))
     if gap > 1e-6 * scale:
         raise ValueError(
