@@ -23,6 +23,7 @@ class Method(NamedTuple):
     rtol: float = 1e-12  # for equivalence checks; Optax schedules compute in float32
     passes: float | None = None  # cost per step in gradient-equivalents, if not `evaluations`
     variable_cost: bool = False  # the method reports what each step cost (a gj.PassCount in its state)
+    anchored: bool = False  # pulled towards its start with weight ~1/k: its distance shrinks like 1/k
 
 
 METHODS: dict[str, Method] = {
@@ -43,6 +44,15 @@ METHODS: dict[str, Method] = {
     "extra-adam-frozen-extrapolation": Method(
         lambda lr: gj.extragradient(optax.adam(lr), extrapolation_updates_state=False), 2, sgd_based=False
     ),
+    "anchored-extragradient": Method(lambda lr: gj.anchored_extragradient(lr), 2, anchored=True),
+    "anchored-extragradient-varying-per-player": Method(
+        lambda lr: gj.anchored_extragradient(gj.Players(lr, 0.8 * lr), variant="varying", lipschitz=2.0),
+        2,
+        anchored=True,
+    ),
+    "fast-extragradient-comonotone": Method(lambda lr: gj.fast_extragradient(lr, rho=-lr / 4), 2, anchored=True),
+    "past-extragradient": Method(lambda lr: gj.past_extragradient(optax.sgd(lr)), 1),
+    "past-extra-adam": Method(lambda lr: gj.past_extragradient(optax.adam(lr)), 1, sgd_based=False),
     "ogda": Method(lambda lr: gj.optimistic(optax.sgd(lr)), 1),
     "optimistic-adam": Method(lambda lr: gj.optimistic(optax.adam(lr), on="updates"), 1, sgd_based=False),
     "lookahead-gda": Method(lambda lr: gj.lookahead(3, 0.5)(gj.gda(optax.sgd(lr))), 1),
@@ -60,6 +70,9 @@ METHODS: dict[str, Method] = {
     "lead-adam-alternating": Method(
         lambda lr: gj.lead(optax.adam(lr), coupling=gj.Players(0.0, 0.3), alternating=True), 2, sgd_based=False
     ),
+    "lead-authors": Method(
+        lambda lr: gj.lead(optax.sgd(lr, momentum=0.3), coupling=gj.Players(0.5, 1.0), variant="authors"), 2
+    ),
     "cgd": Method(lambda lr: gj.cgd(lr, tol=1e-10, maxiter=30), 1, variable_cost=True),
     "cgd-per-player-schedule": Method(
         lambda lr: gj.cgd(gj.Players(lr, optax.linear_schedule(lr, 2 * lr, 20)), tol=1e-10, maxiter=30),
@@ -68,11 +81,22 @@ METHODS: dict[str, Method] = {
         variable_cost=True,
     ),
     "acgd": Method(lambda lr: gj.acgd(lr, tol=1e-10, maxiter=30), 1, sgd_based=False, variable_cost=True),
+    "cgd-gmres": Method(lambda lr: gj.cgd(lr, tol=1e-10, maxiter=30, solver="gmres", restart=3), 1, variable_cost=True),
+    "follow-the-ridge-per-player": Method(
+        lambda lr: gj.follow_the_ridge(gj.Players(optax.sgd(lr), optax.sgd(2 * lr)), tol=1e-10, maxiter=30),
+        1,
+        variable_cost=True,
+    ),
     "consensus-gda": Method(lambda lr: gj.consensus(0.5)(gj.gda(optax.sgd(lr))), 1, passes=3),
     "consensus-extragradient": Method(
         lambda lr: gj.consensus(gj.Players(0.5, 0.2))(gj.extragradient(optax.sgd(lr))), 2, passes=6
     ),
     "sga-gda": Method(lambda lr: gj.sga(1.0)(gj.gda(optax.sgd(lr))), 1, passes=3),
+    "hamiltonian-gda": Method(lambda lr: gj.hamiltonian()(gj.gda(optax.sgd(lr))), 1, passes=3),
+    "lola": Method(lambda lr: gj.lola(optax.sgd(lr), lookahead=lr), 1, passes=7),  # general-sum: 7, zero-sum: 3
+    "sos-per-player": Method(
+        lambda lr: gj.sos(gj.Players(optax.sgd(lr), optax.sgd(2 * lr)), lookahead=lr, b=0.5), 1, passes=7
+    ),
     "sga-aligned-optimistic": Method(lambda lr: gj.sga(0.5, align=True)(gj.optimistic(optax.sgd(lr))), 1, passes=3),
     "lookahead-lead": Method(lambda lr: gj.lookahead(4, 0.5)(gj.lead(optax.sgd(lr), coupling=1.0)), 2),
     "ema-cgd": Method(lambda lr: gj.ema(0.9)(gj.cgd(lr, tol=1e-10, maxiter=30)), 1, variable_cost=True),

@@ -8,7 +8,15 @@ import json
 import pytest
 from benchmark_scripts import load
 
-REPRODUCTIONS = ["lookahead_fig3", "lookahead_fig4", "lookahead_qp", "lead_fig3", "lead_fig1", "averaging_ema"]
+REPRODUCTIONS = [
+    "lookahead_fig3",
+    "lookahead_fig4",
+    "lookahead_qp",
+    "lead_fig3",
+    "lead_fig1",
+    "averaging_ema",
+    "beyond",
+]
 
 
 @pytest.mark.slow

@@ -133,6 +133,10 @@ FAMILIES = [
     "sga-aligned-optimistic",
     "unroll-xy-adam-unrolling",
     "complex-momentum",
+    # Of the methods of issue 15, those whose derivatives take their own path (the anchored methods,
+    # past_extragradient and hamiltonian evaluate the field as extragradient and consensus do):
+    "follow-the-ridge-per-player",
+    "sos-per-player",  # lola's code path too (p = 1)
 ]
 
 

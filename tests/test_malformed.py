@@ -191,6 +191,20 @@ REALS: dict[str, Real] = {
     "consensus.gamma": Real(gj.consensus, "gamma", **NON_NEGATIVE, per_player=True),
     "sga.lam": Real(gj.sga, "lam", **NON_NEGATIVE, per_player=True),
     "sga.eps": Real(lambda v: gj.sga(1.0, align=True, eps=v), "eps", **NON_NEGATIVE),
+    "anchored_extragradient.learning_rate": Real(
+        gj.anchored_extragradient, "learning_rate", **POSITIVE, per_player=True
+    ),
+    "anchored_extragradient.lipschitz": Real(
+        lambda v: gj.anchored_extragradient(1e-7, variant="varying", lipschitz=v), "lipschitz", **POSITIVE
+    ),
+    "fast_extragradient.learning_rate": Real(gj.fast_extragradient, "learning_rate", **POSITIVE, per_player=True),
+    "fast_extragradient.rho": Real(lambda v: gj.fast_extragradient(1.0, rho=v), "rho", -0.5, math.inf, OPEN, OPEN),
+    "follow_the_ridge.damping": Real(lambda v: gj.follow_the_ridge(SGD, damping=v), "damping", **NON_NEGATIVE),
+    "follow_the_ridge.tol": Real(lambda v: gj.follow_the_ridge(SGD, tol=v), "tol", **NON_NEGATIVE),
+    "lola.lookahead": Real(lambda v: gj.lola(SGD, lookahead=v), "lookahead", **NON_NEGATIVE),
+    "sos.lookahead": Real(lambda v: gj.sos(SGD, lookahead=v), "lookahead", **NON_NEGATIVE),
+    "sos.a": Real(lambda v: gj.sos(SGD, lookahead=0.1, a=v), "a", 0.0, 1.0, OPEN, OPEN),
+    "sos.b": Real(lambda v: gj.sos(SGD, lookahead=0.1, b=v), "b", 0.0, 1.0, OPEN, OPEN),
     "svre.learning_rate": Real(lambda v: gj.svre(v, **SVRE), "learning_rate", **POSITIVE, per_player=True),
     "svre.snapshot_cost": Real(lambda v: gj.svre(0.1, **{**SVRE, "snapshot_cost": v}), "snapshot_cost", **NON_NEGATIVE),
     "svre.minibatch_scale": Real(lambda v: gj.svre(0.1, **SVRE, minibatch_scale=v), "minibatch_scale", **POSITIVE),
@@ -250,6 +264,7 @@ INTEGERS: dict[str, Integer] = {
     ),
     "cgd.maxiter": Integer(lambda n: gj.cgd(0.1, maxiter=n), "maxiter"),
     "acgd.maxiter": Integer(lambda n: gj.acgd(maxiter=n), "maxiter"),
+    "follow_the_ridge.maxiter": Integer(lambda n: gj.follow_the_ridge(SGD, maxiter=n), "maxiter"),
     "svre.dataset_size": Integer(lambda n: gj.svre(0.1, **{**SVRE, "dataset_size": n}), "dataset_size"),
     "unrolled.steps": Integer(lambda n: gj.unrolled(SGD, unroll=SGD, steps=n), "steps", numpy=False),
     "games.sbg.dim": Integer(lambda n: gj.games.sbg(KEY, dim=n), "dim"),
@@ -267,9 +282,9 @@ INTEGERS: dict[str, Integer] = {
     "data.grid.rows": Integer(lambda n: gj.data.grid(rows=n), "rows", numpy=False),
     "data.grid.cols": Integer(lambda n: gj.data.grid(cols=n), "cols", numpy=False),
     "data.digits.seed": Integer(lambda n: gj.data.digits("test", seed=n), "seed", minimum=0, span=2),
-    "step_jacobian.steps": Integer(lambda n: gj.step_jacobian(gj.gda(SGD), *BILINEAR[:2], steps=n), "steps", span=2),
+    "step_jacobian.steps": Integer(lambda n: gj.step_jacobian(BILINEAR[0], gj.gda(SGD), BILINEAR[1], steps=n), "steps", span=2),
     "step_jacobian.warmup": Integer(
-        lambda n: gj.step_jacobian(gj.gda(SGD), *BILINEAR[:2], warmup=n), "warmup", minimum=0, span=2
+        lambda n: gj.step_jacobian(BILINEAR[0], gj.gda(SGD), BILINEAR[1], warmup=n), "warmup", minimum=0, span=2
     ),
 }
 

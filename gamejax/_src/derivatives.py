@@ -50,6 +50,30 @@ def field_jvp_and_vjp(
     return v, jvp, lambda w: transpose(w)[0], losses
 
 
+def linearize_field_and_losses(
+    game: Game, params: Players, batch: Batch
+) -> tuple[Players, Callable[[Players], Players], Callable[[Players], Players], Players, Players]:
+    """``(v, jvp, vjp, cross, losses)``: ``J·t``, ``Jᵀ·w`` and the cross gradients ``(∇x loss_y, ∇y loss_x)``.
+
+    One linearization of ``params ↦ (field, losses)`` (the losses differentiated too) and its
+    transpose: ``jvp`` and ``vjp`` are the field's products (SGA's pair), and ``cross`` holds
+    each player's gradient of the *other* player's loss, which the field leaves out (LOLA's
+    and SOS's ``χ`` needs them). Two transposed products give ``cross`` exactly (no difference
+    of gradients is taken).
+    """
+    (v, losses), linear = jax.linearize(lambda p: game.field_and_losses(p, batch), params)
+    transpose = jax.linear_transpose(linear, params)
+    no_field = optax.tree.zeros_like(v)
+
+    def loss_gradient(weights: Players) -> Players:
+        cotangent = Players(*(jnp.asarray(w, jnp.result_type(loss)) for w, loss in zip(weights, losses, strict=True)))
+        return transpose((no_field, cotangent))[0]
+
+    cross = Players(loss_gradient(Players(0.0, 1.0)).x, loss_gradient(Players(1.0, 0.0)).y)
+    no_losses = optax.tree.zeros_like(losses)
+    return v, lambda t: linear(t)[0], lambda w: transpose((w, no_losses))[0], cross, losses
+
+
 def per_example_field_vjp(
     game: Game, params: Players, examples: Batch
 ) -> tuple[Players, Callable[[Players], Players], Players]:
@@ -88,6 +112,29 @@ def off_diagonal_blocks(
         return jvp(Players(like(u, params.x), zeros.y)).y
 
     return jxy, jyx
+
+
+def diagonal_blocks(
+    jvp: Callable[[Players], Players], params: Players
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """``(jxx, jyy)``: ``u ↦ Jxx·u`` (``u`` shaped like ``x``) and ``w ↦ Jyy·w`` (``w`` like ``y``).
+
+    From a linearized field ``jvp`` (:func:`linearize_field`): each block is one product along a
+    displacement of its own player only (``Jyy = ∇yy loss_y``, the follower's Hessian that
+    Follow-the-Ridge inverts). Each input is cast to its player's dtypes first.
+    """
+    zeros = optax.tree.zeros_like(params)
+
+    def like(tree: Any, reference: Any) -> Any:
+        return jax.tree.map(lambda t, r: t.astype(checks.dtype_of(r)), tree, reference)
+
+    def jxx(u: Any) -> Any:
+        return jvp(Players(like(u, params.x), zeros.y)).x
+
+    def jyy(w: Any) -> Any:
+        return jvp(Players(zeros.x, like(w, params.y))).y
+
+    return jxx, jyy
 
 
 def player_field_jvp(game: Game, params: Players, batch: Batch, player: str, delta_other: Any) -> tuple[Any, Any]:

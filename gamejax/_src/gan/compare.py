@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import pathlib
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -16,17 +17,20 @@ from gamejax._src import games as games_lib
 from gamejax._src.core import GameTransformation
 from gamejax._src.methods.alternating import alternating
 from gamejax._src.methods.alternating_lookahead import alternating_lookahead
+from gamejax._src.methods.anchored import anchored_extragradient, fast_extragradient
 from gamejax._src.methods.competitive import acgd, cgd
-from gamejax._src.methods.extragradient import extragradient
+from gamejax._src.methods.extragradient import extragradient, past_extragradient
+from gamejax._src.methods.follow_the_ridge import follow_the_ridge
 from gamejax._src.methods.gda import gda
 from gamejax._src.methods.lead import lead
+from gamejax._src.methods.opponent_shaping import lola, sos
 from gamejax._src.methods.optimistic import optimistic
 from gamejax._src.methods.unrolled import unrolled
 from gamejax._src.training.cost import passes_per_step
-from gamejax._src.training.fit import fit
+from gamejax._src.training.fit import DivergenceWarning, fit
 from gamejax._src.training.progress import Progress
 from gamejax._src.wrappers.averaging import averaged, ema
-from gamejax._src.wrappers.field_adjustments import consensus, sga
+from gamejax._src.wrappers.field_adjustments import consensus, hamiltonian, sga
 from gamejax._src.wrappers.lookahead import lookahead
 
 
@@ -64,6 +68,14 @@ _BASES: dict[str, Callable[[Options], GameTransformation]] = {
     "acgd": lambda o: acgd(o.adam_lr, tol=1e-10, maxiter=100),
     "co": lambda o: consensus(o.gamma)(gda(optax.sgd(o.lr))),
     "sga": lambda o: sga(o.lam)(gda(optax.sgd(o.lr))),
+    "eag": lambda o: anchored_extragradient(o.lr),  # EAG-C (Yoon & Ryu 2021)
+    "feg": lambda o: fast_extragradient(o.lr),  # FEG with ρ = 0 (Lee & Kim 2021)
+    "past-eg": lambda o: past_extragradient(optax.sgd(o.lr)),
+    "past-extra-adam": lambda o: past_extragradient(optax.adam(o.adam_lr, b1=o.adam_b1)),
+    "fr": lambda o: follow_the_ridge(optax.sgd(o.lr), tol=1e-10, maxiter=100),
+    "hgd": lambda o: hamiltonian()(gda(optax.sgd(o.lr))),
+    "lola": lambda o: lola(optax.sgd(o.lr), lookahead=o.lr),
+    "sos": lambda o: sos(optax.sgd(o.lr), lookahead=o.lr),
 }
 
 _WRAPPERS: dict[str, Callable[[Options], Callable[[GameTransformation], GameTransformation]]] = {
@@ -176,16 +188,18 @@ def run_method(spec: str, problem: games_lib.GameProblem, passes: int, tol: floa
     def average_distance(params, state):
         return {"average_distance": optax.tree.norm(optax.tree.sub(averaged(state), equilibrium))}
 
-    result = fit(
-        game,
-        tx,
-        init,
-        steps=steps,
-        log_every=1,
-        equilibrium=equilibrium,
-        progress=False,
-        metrics=average_distance if track_average else None,
-    )
+    with warnings.catch_warnings():  # the table reports a divergence itself
+        warnings.simplefilter("ignore", DivergenceWarning)
+        result = fit(
+            game,
+            tx,
+            init,
+            steps=steps,
+            log_every=1,
+            equilibrium=equilibrium,
+            progress=False,
+            metrics=average_distance if track_average else None,
+        )
     diverged_at = int(result.diverged_at) if int(result.diverged_at) >= 0 else None
     step = np.asarray(result.metrics["step"])
     # A diverged run stops at its last finite point: its curve ends there (fit's later records repeat it).
