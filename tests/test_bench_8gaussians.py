@@ -30,7 +30,7 @@ def check_outputs(name: str, record: dict, tmp_path: pathlib.Path) -> dict:
 def test_lead_8gaussians_quick(tmp_path):
     record = load("lead_8gaussians").main(["--quick", "--out", str(tmp_path)])
     saved = check_outputs("lead_8gaussians", record, tmp_path)
-    methods = ["Adam", "LEAD-Adam α=0.6 (authors')", "LEAD-Adam α=50 (tuned)"]
+    methods = ["Adam", "LEAD-Adam α=0.6 (authors' α)", "LEAD-Adam α=50 (tuned)", "LEAD-Adam α=0.6 (authors' variant)"]
     expected = {f"{m} / {loss}" for m in methods for loss in ("saturating", "non-saturating")}
     assert set(saved["results"]) == expected == set(saved["histories"])
     seeds, steps = saved["setup"]["seeds"], saved["setup"]["steps"]

@@ -72,6 +72,11 @@ def alternating(base: Any, *, y_steps: int = 1, x_steps: int = 1, first: str = "
     (``x_steps + y_steps`` per step); with :class:`gamejax.PerEvaluation` batches each
     evaluation gets its own sample, in schedule order.
 
+    Schedules: each player's base advances its update count once per base step, so ``y_steps``
+    and ``x_steps`` times per training step; index an Optax schedule by training step with a
+    base per player, ``gj.Players(optax.adam(gj.per_step(s, x_steps)), optax.adam(gj.per_step(s,
+    y_steps)))``.
+
     Args:
       base: an ``optax.GradientTransformation`` for both players or ``gj.Players`` of them.
       y_steps: base steps of ``y`` per step (the update ratio ``r``), a Python int ``>= 1``.

@@ -51,7 +51,8 @@ def alternating_lookahead(
       base: an ``optax.GradientTransformation`` for both players or ``gj.Players`` of them.
       k: per-player backtracking period(s), an int or ``gj.Players`` of ints ``>= 1``.
       alpha: per-player interpolation factor(s) in ``(0, 1]``.
-      y_steps, x_steps, first: the schedule, as in :func:`alternating`.
+      y_steps, x_steps, first: the order of updates, as in :func:`alternating` (whose note on
+        Optax schedules and :func:`gamejax.per_step` applies here too).
 
     Returns:
       A :class:`GameTransformation` with state :class:`AlternatingLookaheadState`.
