@@ -24,24 +24,38 @@ from gamejax._src.core import (
     per_evaluation,
     zero_sum,
 )
+from gamejax._src.core.schedules import per_step
 from gamejax._src.diagnostics import decompose_jacobian, jacobian_eigenvalues, spectral_radius, step_jacobian
 from gamejax._src.linear_solve import SolveInfo
 from gamejax._src.methods.alternating import AlternatingState, alternating
 from gamejax._src.methods.alternating_lookahead import AlternatingLookaheadState, alternating_lookahead
+from gamejax._src.methods.anchored import (
+    AnchoredExtragradientState,
+    FastExtragradientState,
+    anchored_extragradient,
+    fast_extragradient,
+)
 from gamejax._src.methods.competitive import ACGDState, CGDState, acgd, cgd
-from gamejax._src.methods.extragradient import ExtragradientState, extragradient
+from gamejax._src.methods.extragradient import (
+    ExtragradientState,
+    PastExtragradientState,
+    extragradient,
+    past_extragradient,
+)
+from gamejax._src.methods.follow_the_ridge import FollowTheRidgeState, follow_the_ridge
 from gamejax._src.methods.gda import GDAState, gda
 from gamejax._src.methods.lead import LEADState, lead
+from gamejax._src.methods.opponent_shaping import LOLAState, SOSState, lola, sos
 from gamejax._src.methods.optimistic import OptimisticState, optimistic
 from gamejax._src.methods.svre import SVREState, svre
 from gamejax._src.methods.unrolled import UnrolledState, unrolled
 from gamejax._src.training.cost import evaluations_per_step, passes_per_step, reported_evaluations
-from gamejax._src.training.fit import FitResult, fit
+from gamejax._src.training.fit import DivergenceWarning, FitResult, fit
 from gamejax._src.training.program import Status
-from gamejax._src.training.sharding import replicate, shard
+from gamejax._src.training.sharding import replicate, shard, shard_local
 from gamejax._src.training.step import Step, WithModelState, evaluate, init_state, make_step
 from gamejax._src.wrappers.averaging import EmaState, MovingAverageState, averaged, ema, moving_average
-from gamejax._src.wrappers.field_adjustments import consensus, sga
+from gamejax._src.wrappers.field_adjustments import consensus, hamiltonian, sga
 from gamejax._src.wrappers.guards import SkipNonFiniteState, skip_nonfinite
 from gamejax._src.wrappers.lookahead import LookaheadState, lookahead
 from gamejax._src.wrappers.precision import MixedPrecisionState, mixed_precision
@@ -56,6 +70,7 @@ __all__ = [
     "zero_sum",
     "general_sum",
     "apply_updates",
+    "per_step",
     "PerEvaluation",
     "per_evaluation",
     "StatefulGame",
@@ -65,11 +80,17 @@ __all__ = [
     "gda",
     "alternating",
     "extragradient",
+    "anchored_extragradient",
+    "fast_extragradient",
+    "past_extragradient",
     "optimistic",
     "alternating_lookahead",
     "lead",
     "cgd",
     "acgd",
+    "follow_the_ridge",
+    "lola",
+    "sos",
     "unrolled",
     "svre",
     "complex_momentum",
@@ -80,6 +101,7 @@ __all__ = [
     "averaged",
     "consensus",
     "sga",
+    "hamiltonian",
     "skip_nonfinite",
     "mixed_precision",
     # diagnostics
@@ -92,6 +114,7 @@ __all__ = [
     "Step",
     "fit",
     "FitResult",
+    "DivergenceWarning",
     "Status",
     "PassCount",
     "evaluate",
@@ -101,10 +124,14 @@ __all__ = [
     # devices
     "shard",
     "replicate",
+    "shard_local",
     # states
     "GDAState",
     "AlternatingState",
     "ExtragradientState",
+    "AnchoredExtragradientState",
+    "FastExtragradientState",
+    "PastExtragradientState",
     "OptimisticState",
     "LookaheadState",
     "AlternatingLookaheadState",
@@ -113,6 +140,9 @@ __all__ = [
     "LEADState",
     "CGDState",
     "ACGDState",
+    "FollowTheRidgeState",
+    "LOLAState",
+    "SOSState",
     "SolveInfo",
     "UnrolledState",
     "SVREState",
