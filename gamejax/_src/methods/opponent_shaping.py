@@ -67,6 +67,21 @@ def _shaped_game(game: Game, name: str, field_fn: Callable) -> Game:
     return game.with_field(field_fn, name=f"{name}({game.name})", zero_sum=False, cost=cost)
 
 
+def _shaping_method(bases: Players, name: str, field_fn: Callable, state_type: type) -> GameTransformation:
+    """The base optimizers fed one evaluation of the shaped game (its field ``field_fn(game)``)."""
+
+    def init(params: Players) -> Any:
+        return state_type(base_lib.init(bases, params))
+
+    def update(game: Game, params: Players, state: Any, batch: Batch = None):
+        (batch,) = split_batch(batch, 1, name)
+        shaped = _shaped_game(game, name, field_fn(game))
+        updates, base_state = base_lib.update(bases, shaped.field(params, batch), state.base, params)
+        return updates, state_type(base_state)
+
+    return GameTransformation(init, update)
+
+
 def _check_lookahead(lookahead: Any) -> None:
     checks.check_number("lookahead", lookahead, low=0.0, high=math.inf, high_open=True)
 
@@ -119,16 +134,7 @@ def lola(base: Any, *, lookahead: Any) -> GameTransformation:
 
         return fn
 
-    def init(params: Players) -> LOLAState:
-        return LOLAState(base_lib.init(bases, params))
-
-    def update(game: Game, params: Players, state: LOLAState, batch: Batch = None):
-        (batch,) = split_batch(batch, 1, "lola")
-        shaped = _shaped_game(game, "lola", field_fn(game))
-        updates, base_state = base_lib.update(bases, shaped.field(params, batch), state.base, params)
-        return updates, LOLAState(base_state)
-
-    return GameTransformation(init, update)
+    return _shaping_method(bases, "lola", field_fn, LOLAState)
 
 
 def sos(base: Any, *, lookahead: Any, a: Any = 0.5, b: Any = 0.1) -> GameTransformation:
@@ -185,13 +191,4 @@ def sos(base: Any, *, lookahead: Any, a: Any = 0.5, b: Any = 0.1) -> GameTransfo
 
         return fn
 
-    def init(params: Players) -> SOSState:
-        return SOSState(base_lib.init(bases, params))
-
-    def update(game: Game, params: Players, state: SOSState, batch: Batch = None):
-        (batch,) = split_batch(batch, 1, "sos")
-        shaped = _shaped_game(game, "sos", field_fn(game))
-        updates, base_state = base_lib.update(bases, shaped.field(params, batch), state.base, params)
-        return updates, SOSState(base_state)
-
-    return GameTransformation(init, update)
+    return _shaping_method(bases, "sos", field_fn, SOSState)
