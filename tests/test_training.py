@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import chex
@@ -212,3 +213,29 @@ def test_fit_vmaps_over_a_hyperparameter_captured_by_the_transformation():
     swept = jax.vmap(final_distance)(lrs, alphas)
     looped = [final_distance(float(lr), float(a)) for lr, a in zip(lrs, alphas, strict=True)]
     np.testing.assert_allclose(swept, looped, rtol=1e-12)
+
+
+FIRST_CALL = """
+import logging, jax, optax, gamejax as gj
+compiled = []
+class Record(logging.Handler):
+    def emit(self, record):
+        if record.getMessage().startswith("Compiling "):
+            compiled.append(record.getMessage().split()[1])
+logging.getLogger("jax").addHandler(Record())
+logging.getLogger("jax").setLevel(logging.DEBUG)
+jax.config.update("jax_log_compiles", True)
+game, init, optimum = gj.games.bilinear()
+tx = gj.ema(0.9)(gj.lookahead(5, 0.5)(gj.extragradient(optax.adam(1e-2))))
+state = tx.init(init)  # what a hand-written loop also computes eagerly
+before = len(compiled)
+result = gj.fit(game, tx, init, state=state, steps=100, equilibrium=optimum)
+jax.block_until_ready(result.params)
+print(compiled[before:])
+"""
+
+
+def test_the_first_fit_compiles_its_program_and_nothing_else():
+    """Issue 11: no eager JAX computation outside the compiled program that a user's loop would not have."""
+    out = subprocess.run([sys.executable, "-c", FIRST_CALL], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "['jit(run_intervals)']", out.stdout
