@@ -81,7 +81,7 @@ METHODS: dict[str, Method] = {
         variable_cost=True,
     ),
     "acgd": Method(lambda lr: gj.acgd(lr, tol=1e-10, maxiter=30), 1, sgd_based=False, variable_cost=True),
-    "cgd-gmres": Method(lambda lr: gj.cgd(lr, tol=1e-10, maxiter=30, solver="gmres", restart=3), 1, variable_cost=True),
+    "cgd-bicgstab": Method(lambda lr: gj.cgd(lr, tol=1e-10, maxiter=30, solver="bicgstab"), 1, variable_cost=True),
     "follow-the-ridge-per-player": Method(
         lambda lr: gj.follow_the_ridge(gj.Players(optax.sgd(lr), optax.sgd(2 * lr)), tol=1e-10, maxiter=30),
         1,
