@@ -199,3 +199,35 @@ def test_sampler_jit_and_vmap():
 def test_sampler_rejects_empty_data():
     with pytest.raises(ValueError, match="at least one row"):
         data.sampler(jnp.zeros((0, 2)))
+
+
+def _bilinear(n_in, n_out):
+    """The ``(n_out, n_in)`` matrix of 1-D linear interpolation with half-pixel centres, edges held constant."""
+    matrix = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        c = min(max((i + 0.5) * n_in / n_out - 0.5, 0.0), n_in - 1.0)
+        lo = math.floor(c)
+        hi = min(lo + 1, n_in - 1)
+        matrix[i, lo] += 1 - (c - lo)
+        matrix[i, hi] += c - lo
+    return matrix
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_digits_upsampled_to_nhwc_images(size):
+    """``digits(size=s)``: each 8×8 image interpolated bilinearly (separable, computed here by hand) to s×s×1."""
+    flat, labels = data.digits("test")
+    images, same_labels = data.digits("test", size=size)
+    assert images.shape == (360, size, size, 1) and images.dtype == jnp.float32
+    np.testing.assert_array_equal(same_labels, labels)
+    m = _bilinear(8, size)
+    expected = np.einsum("ij,njk,lk->nil", m, np.asarray(flat, np.float64).reshape(-1, 8, 8), m)
+    np.testing.assert_allclose(images[..., 0], expected, atol=1e-5)
+    assert float(images.min()) >= -1.0 and float(images.max()) <= 1.0
+    np.testing.assert_array_equal(data.digits("test", size=8).images, np.asarray(flat).reshape(-1, 8, 8, 1))
+
+
+@pytest.mark.parametrize("size", [7, 28.0, True])
+def test_digits_rejects_bad_sizes(size):
+    with pytest.raises(ValueError, match="size must be None"):
+        data.digits(size=size)

@@ -163,7 +163,7 @@ def grid(rows: int = 4, cols: int = 4, spacing: float = 2.0, std: float = 0.2) -
 
 
 class Digits(NamedTuple):
-    """Flattened 8×8 digit images in ``[-1, 1]`` and their labels (unpacks as ``images, labels``)."""
+    """Digit images in ``[-1, 1]`` (flattened 8×8, or NHWC) and their labels (unpacks as ``images, labels``)."""
 
     images: jax.Array
     labels: jax.Array
@@ -188,7 +188,7 @@ def _split_indices(test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndar
     return np.sort(train), np.sort(test)
 
 
-def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0) -> Digits:
+def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0, size: int | None = None) -> Digits:
     """scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes; no download).
 
     Pixels (integers 0..16) are mapped linearly to ``[-1, 1]`` (``x/8 − 1``), the range GAN
@@ -196,26 +196,39 @@ def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0) -> D
     scaled to [-1, 1] range", §4). The train/test split is stratified by label and deterministic
     for a given ``(test_fraction, seed)``; rows keep the data set's order.
 
+    ``size`` turns them into NHWC images ``(n, size, size, 1)`` for convolutional networks, upsampled
+    bilinearly (``jax.image.resize``: half-pixel centres, edge pixels repeated, so every value stays
+    in ``[-1, 1]``). ``digits(size=28)`` is gamejax's stand-in for MNIST, on which the lookahead paper
+    trains its DCGAN (App. H.2.1, Table 5): nothing can be downloaded here, and these 1,797 digits are
+    bundled with scikit-learn. They are blurrier and far fewer than MNIST's 60,000 28×28 digits, so
+    scores on them are not comparable with the paper's.
+
     Args:
       split: ``"train"``, ``"test"`` or ``"all"``.
       test_fraction: the fraction of images held out for ``"test"`` (strictly between 0 and 1, and
         leaving at least one image of each class in both splits: about 0.0051 to 0.994).
       seed: the seed of the split.
+      size: ``None`` for flattened 8×8 images, or the side of square NHWC images (an int ``>= 8``;
+        8 keeps the pixels, 28 and 32 are the lookahead paper's MNIST and CIFAR-10 resolutions).
 
     Returns:
-      :class:`Digits` ``(images, labels)``: ``(n, 64)`` float32 images and ``(n,)`` int32 labels.
-      With the defaults, ``n`` is 1437 (train), 360 (test) or 1797 (all).
+      :class:`Digits` ``(images, labels)``: float32 images, ``(n, 64)`` or ``(n, size, size, 1)``, and
+      ``(n,)`` int32 labels. With the defaults, ``n`` is 1437 (train), 360 (test) or 1797 (all).
 
     Example:
       >>> images, labels = digits("test")
       >>> images.shape, labels.dtype
       ((360, 64), dtype('int32'))
+      >>> digits("test", size=28).images.shape
+      (360, 28, 28, 1)
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f'split must be "train", "test" or "all"; got {split!r}.')
     if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}.")
     checks.check_int("seed", seed, minimum=0)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 8):
+        raise ValueError(f"size must be None (flattened 8×8 images) or an int >= 8 (size×size images); got {size!r}.")
     images, labels = _load_digits()
     if split != "all":
         n, n_classes = labels.shape[0], np.unique(labels).size
@@ -228,7 +241,12 @@ def digits(split: str = "train", test_fraction: float = 0.2, seed: int = 0) -> D
         train, test = _split_indices(float(test_fraction), int(seed))
         index = train if split == "train" else test
         images, labels = images[index], labels[index]
-    return Digits(jnp.asarray(images, dtype=jnp.float32), jnp.asarray(labels, dtype=jnp.int32))
+    images = jnp.asarray(images, dtype=jnp.float32)
+    if size is not None:
+        images = jnp.reshape(images, (-1, 8, 8, 1))
+        if size != 8:
+            images = jnp.clip(jax.image.resize(images, (images.shape[0], size, size, 1), "linear"), -1.0, 1.0)
+    return Digits(images, jnp.asarray(labels, dtype=jnp.int32))
 
 
 def sampler(data: ArrayLike) -> Callable[[jax.Array, int], jax.Array]:
