@@ -10,7 +10,7 @@ Methods turn per-player Optax optimizers into a :class:`GameTransformation`; wra
     result = gj.fit(game, tx, init, steps=1000, equilibrium=optimum)
 """
 
-from gamejax import data, derivatives, flax, games, gan, metrics, plots
+from gamejax import data, derivatives, equinox, flax, games, gan, metrics, plots
 from gamejax._src.bases.complex_momentum import ComplexMomentumState, complex_momentum
 from gamejax._src.core import (
     Game,
@@ -154,6 +154,7 @@ __all__ = [
     "derivatives",
     "plots",
     "flax",
+    "equinox",
     "gan",
     "data",
     "metrics",

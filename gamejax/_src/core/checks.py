@@ -103,12 +103,53 @@ def check_choice(name: str, value: Any, choices: tuple) -> None:
 
 
 def check_players(value: Any, name: str) -> None:
-    """Raise ``TypeError`` unless ``value`` is a ``Players(x=..., y=...)``."""
+    """Raise ``TypeError`` unless ``value`` is a ``Players(x=..., y=...)`` of arrays.
+
+    Every leaf must be an array or a number (docs/design.md §1: the players' params are what
+    the methods differentiate and update). A leaf that is not, such as the activation function
+    an Equinox module holds, is named by its path, with the fix: ``gj.equinox.split`` for
+    Equinox modules, closing over the value in the loss for any other pytree.
+    """
     if not isinstance(value, Players):
         raise TypeError(
             f"{name} must be gj.Players(x=..., y=...), one pytree per player; "
             f"got {type(value).__name__}. Wrap your two players' params as gj.Players(x, y)."
         )
+    if all(is_array_leaf(leaf) for leaf in jax.tree.leaves(value)):
+        return
+    for path, leaf in jax.tree_util.tree_flatten_with_path(value)[0]:
+        if not is_array_leaf(leaf):
+            player = getattr(value, path[0].name)
+            described = repr(leaf)
+            described = described if len(described) <= 80 else described[:77] + "..."
+            raise TypeError(
+                f"{name}{jax.tree_util.keystr(path)} is a {type(leaf).__name__} ({described}), not an array: "
+                f"every leaf of a player's params must be an array or a number, since the methods differentiate "
+                f"and update every leaf. {_non_array_hint(player)}"
+            )
+
+
+_ARRAY_LEAVES = (jax.Array, np.ndarray, np.generic, int, float, complex, jax.ShapeDtypeStruct)
+
+
+def is_array_leaf(leaf: Any) -> bool:
+    """Whether a params leaf is an array (tracers included) or a number."""
+    return isinstance(leaf, _ARRAY_LEAVES) or hasattr(leaf, "__jax_array__")
+
+
+def _non_array_hint(player: Any) -> str:
+    """How to keep non-array values out of a player's params (Equinox modules get their helper)."""
+    if any(cls.__module__.partition(".")[0] == "equinox" for cls in type(player).__mro__):
+        return (
+            "An Equinox module holds its functions and other non-array fields as leaves: split the two "
+            "modules with pair = gj.equinox.split(x_module, y_module) and train pair.params (the arrays, "
+            "as eqx.partition(module, eqx.is_inexact_array) keeps them; the rest stays static), with "
+            "pair.game(loss) or pair.zero_sum(f) as the game."
+        )
+    return (
+        "Keep non-array values out of the params: close over them in the loss instead (for an Equinox "
+        "module, pair = gj.equinox.split(x_module, y_module) does this)."
+    )
 
 
 def check_scalar_loss(loss: Any, what: str) -> None:

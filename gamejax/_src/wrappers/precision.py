@@ -15,6 +15,7 @@ from gamejax._src.core import (
     Players,
     check_not_transformation,
     check_transformation,
+    checks,
 )
 
 
@@ -85,6 +86,7 @@ def mixed_precision(dtype: Any = jnp.float32) -> Callable[[GameTransformation], 
         check_transformation(tx, "mixed_precision(dtype)", "gj.mixed_precision()(gj.gda(optax.adam(1e-3)))")
 
         def init(params: Players) -> MixedPrecisionState:
+            checks.check_players(params, "params")  # before widening: a non-array leaf is named
             master = _widen(params, dtype)
             return MixedPrecisionState(tx.init(master), master)
 
