@@ -29,7 +29,7 @@ def _axes(ax: Any) -> Any:
 def eigenvalues(
     values: Any, ax: Any = None, *, label: str | None = None, unit_circle: bool = True, **style: Any
 ) -> Any:
-    """Scatter eigenvalues in the complex plane, with the unit circle (|λ| < 1: local convergence).
+    """Scatter eigenvalues in the complex plane, with the unit circle (``|λ| < 1``: local convergence).
 
     Args:
       values: complex eigenvalues (any array shape), e.g. of :func:`gamejax.step_jacobian`.
@@ -56,7 +56,7 @@ def eigenvalues(
 
 
 def distances(results: Mapping[str, Any], ax: Any = None, *, metric: str = "distance") -> Any:
-    """Distance to the equilibrium against game evaluations ("passes"), one line per run, log scale.
+    """Distance to the equilibrium against passes (gradient-equivalents), one line per run, log scale.
 
     Args:
       results: ``{label: FitResult or metrics dict}`` from :func:`gamejax.fit` (with an equilibrium).
@@ -70,7 +70,7 @@ def distances(results: Mapping[str, Any], ax: Any = None, *, metric: str = "dist
     for label, result in results.items():
         metrics = getattr(result, "metrics", result)
         ax.semilogy(np.asarray(metrics["passes"]), np.asarray(metrics[metric]), label=label, lw=1.4)
-    ax.set_xlabel("passes (game evaluations)")
+    ax.set_xlabel("passes (gradient-equivalents)")
     ax.set_ylabel({"distance": "distance to equilibrium ‖ω − ω*‖"}.get(metric, metric))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
