@@ -52,8 +52,8 @@ def lead(base: Any, *, coupling: Any, alternating: bool | None = None, variant: 
     ``Gaussians_py3.py``). The discriminator ``y`` moves first, and each player's coupling
     differentiates the *opponent's* gradient instead of its own:
 
-    .. math::  g_y = v_y(x_t, y_t) - c_y\, \nabla_y\big(v_x(x_t, y_t) \cdot (x_t - x_{t-1})\big), \qquad
-               g_x = v_x(x_t, y_{t+1}) - c_x\, \nabla_x\big(v_y(x_t, y_{t+1}) \cdot (y_{t+1} - y_t)\big).
+    .. math::  g_y = v_y(x_t, y_t) - c_y\\, \\nabla_y\\big(v_x(x_t, y_t) \\cdot (x_t - x_{t-1})\\big), \\qquad
+               g_x = v_x(x_t, y_{t+1}) - c_x\\, \\nabla_x\\big(v_y(x_t, y_{t+1}) \\cdot (y_{t+1} - y_t)\\big).
 
     On a zero-sum game (``v_y = −∇y f``) the coupling terms equal the paper's
     ``c ∇xy ℓ Δ``; on a general-sum game they differ (the opponent's loss's mixed derivative

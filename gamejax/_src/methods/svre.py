@@ -52,7 +52,7 @@ def svre(
     Extragradient with variance-reduced fields. Each epoch takes a snapshot ``ω_S`` and its
     full-batch field ``μ``; inside the epoch the field on a minibatch ``B`` is corrected to
 
-    .. math::  d(ω) = μ + s\,(v_B(ω) − v_B(ω_S)),
+    .. math::  d(ω) = μ + s\\,(v_B(ω) − v_B(ω_S)),
 
     where ``s`` (``minibatch_scale``) makes ``s·v_B`` an unbiased estimate of the full-batch
     field: 1 when the game's loss on a batch is a *mean* over its samples (GAN losses), ``n / B``
