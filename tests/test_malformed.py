@@ -282,7 +282,9 @@ INTEGERS: dict[str, Integer] = {
     "data.grid.rows": Integer(lambda n: gj.data.grid(rows=n), "rows", numpy=False),
     "data.grid.cols": Integer(lambda n: gj.data.grid(cols=n), "cols", numpy=False),
     "data.digits.seed": Integer(lambda n: gj.data.digits("test", seed=n), "seed", minimum=0, span=2),
-    "step_jacobian.steps": Integer(lambda n: gj.step_jacobian(BILINEAR[0], gj.gda(SGD), BILINEAR[1], steps=n), "steps", span=2),
+    "step_jacobian.steps": Integer(
+        lambda n: gj.step_jacobian(BILINEAR[0], gj.gda(SGD), BILINEAR[1], steps=n), "steps", span=2
+    ),
     "step_jacobian.warmup": Integer(
         lambda n: gj.step_jacobian(BILINEAR[0], gj.gda(SGD), BILINEAR[1], warmup=n), "warmup", minimum=0, span=2
     ),

@@ -98,6 +98,60 @@ def test_divergence_is_per_member_under_vmap():
     assert int(diverged[0]) == -1 and int(diverged[1]) > 0
 
 
+def _gda_on_bilinear_closed_form(init, lr, t):
+    """GDA on ``x·y``: ``ω_{t+1} = (I − lr·A) ω_t`` with ``A = [[0, I], [−I, 0]]`` (float64 NumPy)."""
+    n = init.x.size
+    a = np.block([[np.zeros((n, n)), np.eye(n)], [-np.eye(n), np.zeros((n, n))]])
+    omega = np.linalg.matrix_power(np.eye(2 * n) - lr * a, t) @ np.concatenate([init.x, init.y]).astype(np.float64)
+    return omega[:n], omega[n:]
+
+
+BILINEAR = gj.zero_sum(lambda x, y: x @ y, name="x·y")
+
+
+def test_diverge_above_stops_at_the_first_record_over_the_threshold():
+    """GDA on x·y grows ‖v_t‖ = ‖ω_t‖ = ‖ω_0‖ (1 + lr²)^{t/2} with finite params: the run stops at the
+    first record above the threshold, which the closed form gives, frozen at that point."""
+    init, lr, every, threshold = P(jnp.array([1.0, 0.5]), jnp.array([-0.5, 2.0])), 0.3, 10, 1e3
+    norm0 = float(np.linalg.norm(np.concatenate([init.x, init.y])))
+    first_over = next(t for t in range(0, 400, every) if norm0 * (1 + lr**2) ** (t / 2) > threshold)
+    with pytest.warns(
+        gj.DivergenceWarning, match=rf"diverged at step {first_over}: its field norm exceeded diverge_above=1000 "
+    ):
+        result = gj.fit(BILINEAR, gj.gda(optax.sgd(lr)), init, steps=400, log_every=every, diverge_above=threshold)
+    assert int(result.status) == training.Status.EXCEEDED and int(result.diverged_at) == first_over
+    x, y = _gda_on_bilinear_closed_form(init, lr, first_over)
+    np.testing.assert_allclose(result.params.x, x, rtol=1e-4)
+    np.testing.assert_allclose(result.params.y, y, rtol=1e-4)
+    frozen = np.asarray(result.metrics["step"]) >= first_over
+    np.testing.assert_allclose(result.metrics["field_norm"][frozen], np.linalg.norm(np.concatenate([x, y])), rtol=1e-4)
+
+
+def test_a_finite_run_whose_field_norm_explodes_warns():
+    init, lr = P(jnp.array([1.0]), jnp.array([1.0])), 0.3
+    with pytest.warns(gj.DivergenceWarning, match=r"the field norm grew from 1.41 to .* Pass diverge_above="):
+        grown = gj.fit(BILINEAR, gj.gda(optax.sgd(lr)), init, steps=400, log_every=100)  # ×1.09^200 ≈ 3e7
+    assert int(grown.status) == training.Status.FINITE
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gj.DivergenceWarning)  # ×1.09^100 ≈ 5.5e3: not reported
+        gj.fit(BILINEAR, gj.gda(optax.sgd(lr)), init, steps=200, log_every=100)
+
+
+def test_diverge_above_is_per_member_under_vmap_and_checked():
+    def run(lr):
+        return gj.fit(BILINEAR, gj.gda(optax.sgd(lr)), P(jnp.ones(1), jnp.ones(1)), steps=300, diverge_above=10.0)
+
+    result = jax.vmap(run)(jnp.array([0.01, 0.3]))
+    np.testing.assert_array_equal(result.status, [training.Status.FINITE, training.Status.EXCEEDED])
+    with pytest.raises(ValueError, match=r"^diverge_above must lie in \(0.0, inf\]"):
+        run_bad = gj.fit(BILINEAR, gj.gda(optax.sgd(0.1)), P(jnp.ones(1), jnp.ones(1)), steps=1, diverge_above=-1.0)
+        del run_bad
+    with pytest.raises(TypeError, match="^diverge_above must be a concrete number"):
+        jax.jit(
+            lambda c: gj.fit(BILINEAR, gj.gda(optax.sgd(0.1)), P(jnp.ones(1), jnp.ones(1)), steps=1, diverge_above=c)
+        )(1.0)
+
+
 def test_fit_rejects_non_finite_initial_params():
     with pytest.raises(ValueError, match="^params must be finite"):
         gj.fit(GAME, gj.gda(optax.sgd(0.1)), P(INIT.x.at[0].set(jnp.inf), INIT.y), steps=1, batches=_batches(1))

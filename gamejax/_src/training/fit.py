@@ -45,7 +45,7 @@ class FitResult(NamedTuple):
         came out non-finite, or at which a :func:`gamejax.skip_nonfinite` guard gave up; -1
         while ``status`` is ``Status.FINITE``. ``params`` and ``state`` are then those of the
         last finite step: the run froze there (later records repeat that point).
-      status: int32, a :class:`Status` code: ``FINITE``, ``DIVERGED`` or ``GAVE_UP``.
+      status: int32, a :class:`Status` code: ``FINITE``, ``DIVERGED``, ``GAVE_UP`` or ``EXCEEDED``.
     """
 
     params: Players
@@ -77,6 +77,7 @@ def fit(
     mesh: Mesh | None = None,
     checkpoint_dir: str | None = None,
     checkpoint_every: int | None = None,
+    diverge_above: float | None = None,
 ) -> FitResult:
     """Train ``params`` with ``tx`` on ``game`` for ``steps`` steps as compiled ``lax.scan`` chunks.
 
@@ -94,7 +95,10 @@ def fit(
     Divergence: a step whose params or state come out non-finite is not applied; the run
     stops there and reports ``status`` (:class:`Status`) and ``diverged_at`` with the last
     finite params, instead of returning NaNs. Wrap ``tx`` in :func:`gamejax.skip_nonfinite` to
-    skip such steps (a poisoned batch) and stop only after several in a row.
+    skip such steps (a poisoned batch) and stop only after several in a row. A run that blows
+    up without overflowing (plain GDA on a bilinear game) stops at the first record whose ‖v‖
+    exceeds ``diverge_above``, with status ``EXCEEDED``. A top-level ``fit`` that returns a
+    stopped run says so with a :class:`DivergenceWarning`.
 
     Checkpoints: with ``checkpoint_dir``, params, the full state, the step, the PRNG key and
     the metrics so far are written atomically every ``checkpoint_every`` steps and at the end
@@ -143,6 +147,9 @@ def fit(
         several processes, shared or one per process: docs/design.md §9).
       checkpoint_every: steps between checkpoints (a multiple of ``log_every``; default: the
         multiple of ``log_every`` nearest below ``steps // 10``).
+      diverge_above: a field norm ‖v‖ above which the run counts as diverged (default: none,
+        only non-finite values stop it), tested at every record (every ``log_every`` steps)
+        at no extra cost; the run freezes at the first record above it.
 
     Returns:
       A :class:`FitResult` ``(params, state, metrics, step, diverged_at, status)``.
@@ -159,6 +166,10 @@ def fit(
     checks.check_players(params, "params")
     checks.check_int("steps", steps, minimum=0)
     checks.check_int("initial_step", initial_step, minimum=0)
+    if diverge_above is not None:
+        if not checks.is_concrete(diverge_above):
+            raise TypeError("diverge_above must be a concrete number (a Python float), not a traced value.")
+        checks.check_number("diverge_above", diverge_above, low=0.0, low_open=True)
     if sample is not None and batches is not None:
         raise ValueError("fit takes either sample= or batches=, not both.")
     if sample is not None and key is None:
@@ -186,7 +197,14 @@ def fit(
         key = None if key is None else sharding.replicate(key, step.mesh, what="key")
     data = (batches, eval_batch, equilibrium, key)
     # Under vmap/jit no host replay is possible: test every step.
-    program = Program(step, sample, metrics, _stacked_batch_count(batches), checked=under_transformation)
+    program = Program(
+        step,
+        sample,
+        metrics,
+        _stacked_batch_count(batches),
+        checked=under_transformation,
+        diverge_above=None if diverge_above is None else float(diverge_above),
+    )
     start = jnp.asarray(initial_step, jnp.int32) if traced else np.int32(initial_step)
     carry = (params, state, start, np.int32(Status.FINITE), np.int32(-1))
     logs: list[Metrics] = []
@@ -227,21 +245,53 @@ def fit(
     if bar:
         bar.close()
     params, state, reached, status, diverged_at = carry
+    metrics = _concatenate(logs)
     if not under_transformation and int(status) != Status.FINITE:
-        what = "diverged" if int(status) == Status.DIVERGED else "gave up (gj.skip_nonfinite)"
+        warnings.warn(_stopped(label, int(status), int(diverged_at), diverge_above), DivergenceWarning, stacklevel=2)
+    elif not under_transformation and diverge_above is None and _grew(metrics["field_norm"]):
+        first, last = (float(metrics["field_norm"][i]) for i in (0, -1))
         warnings.warn(
-            f"gj.fit ({label}): the run {what} at step {int(diverged_at)}: its params or state came out "
-            "non-finite there, so result.params and result.state are those of the last finite step "
-            "(result.status, result.diverged_at). Lower the learning rate, or wrap the method in "
-            "gj.skip_nonfinite to skip isolated bad steps.",
+            f"gj.fit ({label}): the field norm grew from {first:.3g} to {last:.3g} over the run, which looks "
+            f"diverged although it stayed finite. Pass diverge_above= (e.g. {100 * first:.3g}) to stop such a "
+            "run at the first record above it, or lower the learning rate.",
             DivergenceWarning,
             stacklevel=2,
         )
-    return FitResult(params, state, _concatenate(logs), reached, diverged_at, status)
+    return FitResult(params, state, metrics, reached, diverged_at, status)
+
+
+def _stopped(label: str, status: int, at: int, diverge_above: float | None) -> str:
+    """The warning for a run that stopped early with ``status`` at step ``at``."""
+    if status == Status.EXCEEDED:
+        what = (
+            f"diverged at step {at}: its field norm exceeded diverge_above={diverge_above:g} there, so "
+            "result.params and result.state are those of that step"
+        )
+    else:
+        how = "diverged" if status == Status.DIVERGED else "gave up (gj.skip_nonfinite)"
+        what = (
+            f"{how} at step {at}: its params or state came out non-finite there, so result.params "
+            "and result.state are those of the last finite step"
+        )
+    return (
+        f"gj.fit ({label}): the run {what} (result.status, result.diverged_at). Lower the learning "
+        "rate, or wrap the method in gj.skip_nonfinite to skip isolated bad steps."
+    )
+
+
+_GROWTH = 1e6  # a finished run whose ‖v‖ grew by this factor is reported as looking diverged
+
+
+def _grew(field_norm: jax.Array) -> bool:
+    """Whether the last recorded ‖v‖ is over ``_GROWTH`` times the first (on a multi-host run,
+    records are replicated, so every process reads the same)."""
+    norms = np.asarray(jax.device_get(field_norm)) if field_norm.is_fully_addressable else None
+    return norms is not None and norms.size > 1 and bool(norms[-1] > _GROWTH * max(norms[0], 1e-30))
 
 
 class DivergenceWarning(RuntimeWarning):
-    """Issued when a top-level :func:`fit` returns a run that diverged or whose guard gave up."""
+    """Issued when a top-level :func:`fit` returns a run that diverged, exceeded ``diverge_above``
+    or whose guard gave up, or whose field norm grew over a million-fold."""
 
 
 _LAST_STEP = 2**31 - 1  # the step counter (batches, PRNG keys, records) is an int32

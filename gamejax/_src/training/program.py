@@ -32,11 +32,13 @@ class Status(enum.IntEnum):
       FINITE: every step stayed finite.
       DIVERGED: a step's params or state came out non-finite; the run froze at the last finite step.
       GAVE_UP: a :func:`gamejax.skip_nonfinite` guard gave up after too many non-finite steps in a row.
+      EXCEEDED: a record's field norm ‖v‖ exceeded ``fit``'s ``diverge_above``; the run froze there.
     """
 
     FINITE = 0
     DIVERGED = 1
     GAVE_UP = 2
+    EXCEEDED = 3
 
 
 # Inside the program only, never returned: an unchecked interval ended non-finite somewhere.
@@ -55,6 +57,12 @@ class Program:
     interval (on the tiniest games the per-step test costs several times the step): an
     interval that ended non-finite freezes at its start with status :data:`BRACKETED`, and
     :func:`run` replays that call with the checked program to find the exact step.
+
+    A run can blow up with finite params: with ``diverge_above``, a record whose field norm
+    ‖v‖ exceeds it sets status ``EXCEEDED`` and ``diverged_at`` to the recorded step, and the
+    params and state freeze at that point. The record computes ‖v‖ anyway, so the test costs
+    nothing; its resolution is ``log_every`` steps. (A NaN ‖v‖ does not count: at finite params
+    it comes from a poisoned batch, which :func:`gamejax.skip_nonfinite` may be there to skip.)
     """
 
     step: Step
@@ -62,6 +70,7 @@ class Program:
     metrics: Callable | None
     n_batches: int | None
     checked: bool = True
+    diverge_above: float | None = None
 
     def batch_at(self, t: jax.Array, data: tuple) -> Batch:
         stacked, _, _, key = data
@@ -109,6 +118,15 @@ class Program:
         status = jnp.where(running & ~fine, BRACKETED, status).astype(jnp.int32)
         return params, state, t, status, diverged_at
 
+    def stop_above(self, start: tuple, end: tuple, record: Metrics) -> tuple:
+        """A run still going at ``start`` whose record there has ‖v‖ above ``diverge_above``
+        freezes at ``start`` with status EXCEEDED (this precedes anything later in the interval)."""
+        exceeded = (start[3] == Status.FINITE) & (record["field_norm"] > self.diverge_above)
+        params, state = jax.lax.cond(exceeded, lambda: start[:2], lambda: end[:2])
+        status = jnp.where(exceeded, Status.EXCEEDED, end[3]).astype(jnp.int32)
+        diverged_at = jnp.where(exceeded, start[2], end[4]).astype(jnp.int32)
+        return params, state, end[2], status, diverged_at
+
     def run_intervals(self, carry: tuple, data: tuple, n_intervals: int, interval: int) -> tuple[tuple, Metrics]:
         """A record of the starting point, then ``n_intervals`` × (``interval`` steps, then a record).
 
@@ -151,7 +169,8 @@ class Program:
             blank = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), blank)
             end, record = jax.lax.fori_loop(0, jnp.where(last, 1, interval), body, (carry, blank))
             end = jax.lax.cond(last, lambda: carry, lambda: end)
-            return (end if self.checked else self.bracket(carry, end)), record
+            end = end if self.checked else self.bracket(carry, end)
+            return (end if self.diverge_above is None else self.stop_above(carry, end, record)), record
 
         return jax.lax.scan(one_pass, carry, jnp.arange(n_intervals + 1))
 
