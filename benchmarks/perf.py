@@ -5,10 +5,15 @@ a target is a ratio of two measurements taken in the same run (interleaved round
 both sides are timed, medians of the per-round ratios), so that machine load affects both sides
 and the ratios carry over to other machines better than absolute times:
 
-1. **Step cost.** Each method's step time ÷ one plain gradient evaluation (a field evaluation) on
-   the 8-Gaussians GAN of ``step_cost.py`` (whose machinery this reuses), against its evaluation
-   count: ``gj.passes_per_step`` (the papers' accounting of gradient-equivalents), or for CGD and
-   ACGD the count they report in their state (3 + 2 per CG iteration). Target: within 1.2×.
+1. **Step cost.** Each method's step time ÷ one gradient evaluation (each player's gradient of
+   its own loss, written by hand with ``jax.grad``) on the 8-Gaussians GAN of ``step_cost.py``
+   (whose machinery this reuses), zero-sum (saturating) and general-sum (non-saturating, hinge),
+   against its evaluation count: ``gj.passes_per_step`` (the papers' accounting of
+   gradient-equivalents), or for CGD and ACGD the count they report in their state (3 + 2 per
+   matrix-vector product of their solver). Target: within 1.2×. Beside each time, XLA's FLOP
+   count of the compiled step ÷ the gradient's; hand-written GDA and Extra-Adam (plain JAX and
+   ``optax.adam``, ``step_cost.hand_written``) are timed beside gamejax's ``adam`` and
+   ``extra-adam``.
 2. **Drivers.** Steps per second of ``gj.fit`` (compiled ``lax.scan`` chunks) and of a bare jitted
    ``lax.scan`` of ``gj.make_step`` against a Python loop calling the jitted step, on small games
    (x·y, SB-G) and a medium one (the GAN). Target: the scan driver ≥ 2× the loop on small games.
@@ -65,9 +70,10 @@ class Config(NamedTuple):
     """Sizes of one run (``FULL`` or ``QUICK``)."""
 
     width: int  # hidden width of the GAN's MLPs
+    losses: tuple[str, ...]  # GAN losses of the step-cost section (step_cost.LOSSES)
     step_methods: tuple[str, ...]  # compare specs whose step cost is measured
     compile_methods: tuple[str, ...]  # compare specs whose compile time is measured (with extra-adam and acgd)
-    plain_baseline: bool  # time simultaneous GDA written by hand with optax.adam too
+    plain_baseline: bool  # time hand-written Extra-Adam too (hand-written GDA (Adam) always runs)
     step_scan: int  # steps per timed scan (step cost)
     step_rounds: int  # interleaved timing rounds (step cost)
     driver_steps: dict[str, int]  # steps per timed run, by driver case
@@ -83,6 +89,7 @@ class Config(NamedTuple):
 
 FULL = Config(
     width=128,
+    losses=step_cost.LOSSES,
     step_methods=compare.DEFAULT_METHODS,
     compile_methods=compare.DEFAULT_METHODS,
     plain_baseline=True,
@@ -101,7 +108,8 @@ FULL = Config(
 
 QUICK = Config(
     width=32,
-    step_methods=("gda",),
+    losses=("saturating", "non-saturating"),
+    step_methods=("adam",),
     compile_methods=("extra-adam", "acgd"),
     plain_baseline=False,
     step_scan=3,
@@ -199,53 +207,79 @@ def stopwatch(fn: Callable[[], object]) -> tuple[object, float]:
 # 1. Step cost
 
 
+# gamejax methods of the compare job with a twin in step_cost.hand_written (the same base optimizer)
+HAND_WRITTEN_TWINS = {"adam": "GDA (Adam)", "extra-adam": "Extra-Adam"}
+
+
 def step_costs(config: Config) -> dict:
-    """Each method's step time in gradients, against its evaluation count (one GAN width)."""
-    game, params, _, batch = gan(config.width)
+    """Each method's step time and FLOPs in gradients, against its evaluation count, on each GAN loss."""
+    return {
+        "target": STEP_TARGET,
+        "steps_per_scan": config.step_scan,
+        "rounds": config.step_rounds,
+        "games": [step_costs_on(loss, config) for loss in config.losses],
+    }
+
+
+def step_costs_on(loss: str, config: Config) -> dict:
+    """:func:`step_costs` on one loss of step_cost.py's GAN (zero-sum saturating, or general-sum)."""
+    model = step_cost.gan(config.width, loss)
+    game, params = model.game, model.params
+    batch = model.sample(jax.random.key(0))
     n = config.step_scan
     direction = step_cost.random_direction(params, jax.random.key(1))
-    thunks = {
-        "gradient": step_cost.compiled_scan(step_cost.unit_bodies(game, batch)["gradient"], (params, direction), n)
+    programs = {
+        "gradient": step_cost.scan_program(step_cost.gradient_body(model.losses, batch), (params, direction), n)
     }
     predictions = {}
-    if config.plain_baseline:
-        body, carry = step_cost.plain_optax_gda_body(game, batch)
-        thunks["plain Optax GDA (Adam)"] = step_cost.compiled_scan(body, carry(params), n)
-        predictions["plain Optax GDA (Adam)"] = (1.0, "one field evaluation")
+    hand = step_cost.hand_written(model.losses, acgd_iterations=10)
+    references = [name for name in HAND_WRITTEN_TWINS.values() if config.plain_baseline or name == "GDA (Adam)"]
+    for name in references:
+        programs[f"hand-written {name}"] = step_cost.hand_program(hand[name], params, batch, n)
+        predictions[f"hand-written {name}"] = (float(step_cost.methods(10)[name][1]["field"]), "field evaluations")
     finite = {}
     for spec in config.step_methods:
         tx = gan_method(spec)
-        thunks[spec], final = step_cost.method_scan(game, tx, params, batch, n)
+        programs[spec], final = step_cost.method_program(game, tx, params, batch, n)
         reported = gj.reported_evaluations(final[1])
         if reported is None:
             predictions[spec] = (float(gj.passes_per_step(game, tx, params, batch)), "gj.passes_per_step")
-        else:  # CG: 3 + 2 per iteration, averaged over the scan's steps (warm-started solves)
+        else:  # CG/BiCGSTAB: 3 + 2 per matrix-vector product, averaged over the scan's steps (warm starts)
             predictions[spec] = (float(reported) / n, f"reported by the state, mean over {n} steps")
         finite[spec] = bool(all(jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(final)))
-    seconds = step_cost.interleaved(thunks, config.step_rounds, n)
+    seconds = step_cost.interleaved({name: program.thunk for name, program in programs.items()}, config.step_rounds, n)
     gradient = seconds["gradient"]
     rows = []
     for name, (prediction, source) in predictions.items():
         measured = median_ratio(seconds[name], gradient)
-        rows.append(
-            {
-                "method": name,
-                "ms_per_step": 1e3 * float(np.median(seconds[name])),
-                "gradients_per_step": measured,
-                "evaluations_per_step": prediction,
-                "evaluations_source": source,
-                "measured_over_evaluations": measured / prediction,
-                "within_target": measured / prediction <= STEP_TARGET,
-                "finite": finite.get(name, True),
-                "reference": name not in finite,  # the hand-written baseline, not a gamejax method
+        row = {
+            "method": name,
+            "ms_per_step": 1e3 * float(np.median(seconds[name])),
+            "gradients_per_step": measured,
+            "flops": programs[name].flops,
+            "flops_per_gradient": programs[name].flops / programs["gradient"].flops,
+            "flops_exact": name not in ("cgd", "acgd"),  # XLA counts a while loop's body once
+            "evaluations_per_step": prediction,
+            "evaluations_source": source,
+            "measured_over_evaluations": measured / prediction,
+            "within_target": measured / prediction <= STEP_TARGET,
+            "finite": finite.get(name, True),
+            "reference": name not in finite,  # a hand-written baseline, not a gamejax method
+        }
+        twin = f"hand-written {HAND_WRITTEN_TWINS.get(name)}"
+        if twin in programs:
+            row["hand_written"] = {
+                "method": twin,
+                "time_ratio": median_ratio(seconds[name], seconds[twin]),
+                "flops_ratio": programs[name].flops / programs[twin].flops,
             }
-        )
+        rows.append(row)
     return {
-        "game": f"8-Gaussians GAN (step_cost.py), width {config.width}, batch {step_cost.BATCH}",
+        "loss": loss,
+        "zero_sum": model.losses.zero_sum,
+        "game": f"8-Gaussians GAN (step_cost.py), {loss} loss, width {config.width}, batch {step_cost.BATCH}",
         "gradient_ms": 1e3 * float(np.median(gradient)),
-        "steps_per_scan": n,
-        "rounds": config.step_rounds,
-        "target": STEP_TARGET,
+        "gradient_flops": programs["gradient"].flops,
         "methods": rows,
     }
 
@@ -507,8 +541,14 @@ def rss_probe_in_fresh_process(spec: str, width: int) -> int | None:
 
 def targets(record: dict) -> list[dict]:
     steps = [
-        {"case": row["method"], "value": row["measured_over_evaluations"], "met": row["within_target"]}
-        for row in record["step_cost"]["methods"]
+        {
+            "case": row["method"] if len(games) == 1 else f"{row['method']} ({game['loss']})",
+            "value": row["measured_over_evaluations"],
+            "met": row["within_target"],
+        }
+        for games in [record["step_cost"]["games"]]
+        for game in games
+        for row in game["methods"]
         if not row["reference"]
     ]
     scans = [
@@ -609,22 +649,38 @@ def markdown(record: dict) -> str:
             f"(XLA's buffers; temporaries {ratios['temp_size_in_bytes']:.2f}×{rss}) |"
         )
     cost = record["step_cost"]
-    lines += _table(
-        f"**Step cost** on the {cost['game']} (one gradient = {cost['gradient_ms']:.3f} ms; "
-        f"a scan of {cost['steps_per_scan']} steps, median of {cost['rounds']} interleaved rounds):",
-        ["method", "ms / step", "step ÷ gradient", "evaluations / step", "ratio", "within 1.2×"],
-        [
+    for game in cost["games"]:
+        lines += _table(
+            f"**Step cost** on the {game['game']} (one gradient = {game['gradient_ms']:.3f} ms, "
+            f"{game['gradient_flops']:.3g} FLOPs; a scan of {cost['steps_per_scan']} steps, median of "
+            f"{cost['rounds']} interleaved rounds; FLOPs: XLA's count of the compiled step, * where a "
+            "while loop's body is counted once):",
             [
-                row["method"],
-                f"{row['ms_per_step']:.3f}",
-                f"{row['gradients_per_step']:.2f}",
-                f"{row['evaluations_per_step']:.3g}",
-                f"{row['measured_over_evaluations']:.2f}",
-                "yes" if row["within_target"] else "**no**",
-            ]
-            for row in cost["methods"]
-        ],
-    )
+                "method",
+                "ms / step",
+                "step ÷ gradient",
+                "FLOPs ÷ gradient",
+                "evaluations / step",
+                "ratio",
+                "within 1.2×",
+                "÷ hand-written (time, FLOPs)",
+            ],
+            [
+                [
+                    row["method"],
+                    f"{row['ms_per_step']:.3f}",
+                    f"{row['gradients_per_step']:.2f}",
+                    f"{row['flops_per_gradient']:.2f}" + ("" if row["flops_exact"] else "*"),
+                    f"{row['evaluations_per_step']:.3g}",
+                    f"{row['measured_over_evaluations']:.2f}",
+                    "yes" if row["within_target"] else "**no**",
+                    f"{row['hand_written']['time_ratio']:.2f}, {row['hand_written']['flops_ratio']:.3f}"
+                    if "hand_written" in row
+                    else "-",
+                ]
+                for row in game["methods"]
+            ],
+        )
     lines += _table(
         "**Drivers**: steps per second, the same steps and batches each way:",
         [
