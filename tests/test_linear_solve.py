@@ -86,18 +86,23 @@ def test_a_warm_start_at_the_solution_takes_no_iteration(solve, make):
     assert np.all(np.isfinite(flat(x)))
 
 
-@pytest.mark.parametrize(("solve", "make", "products"), [(cg, spd, 1), (bicgstab, nonsymmetric, 2)], ids=IDS[:2])
-@pytest.mark.parametrize("recompute_every", [None, 1, 3, 10])
-@pytest.mark.parametrize(("tol", "maxiter"), [(1e-12, 100), (1e-12, 4), (0.0, 7)], ids=["solved", "capped", "tol0"])
-def test_matvecs_counts_every_product_made_at_run_time(solve, make, products, recompute_every, tol, maxiter):
-    """A host callback in the matvec counts the products actually run (a while loop traces it once)."""
-    calls = []
-    m = jnp.asarray(make(6, 20))
+def counted_matvec(matrix):
+    """``v ↦ matrix·v`` and the list a host callback appends to on every product actually run."""
+    calls, m = [], jnp.asarray(matrix)
 
     def matvec(v):
         jax.debug.callback(lambda: calls.append(1))
         return m @ v
 
+    return matvec, calls
+
+
+@pytest.mark.parametrize(("solve", "make", "products"), [(cg, spd, 1), (bicgstab, nonsymmetric, 2)], ids=IDS[:2])
+@pytest.mark.parametrize("recompute_every", [None, 1, 3, 10])
+@pytest.mark.parametrize(("tol", "maxiter"), [(1e-12, 100), (1e-12, 4), (0.0, 7)], ids=["solved", "capped", "tol0"])
+def test_matvecs_counts_every_product_made_at_run_time(solve, make, products, recompute_every, tol, maxiter):
+    """A host callback in the matvec counts the products actually run (a while loop traces it once)."""
+    matvec, calls = counted_matvec(make(6, 20))
     b = jnp.asarray(np.random.default_rng(6).normal(size=20))
     for x0 in (None, jnp.ones(20)):
         calls.clear()
@@ -309,13 +314,7 @@ def test_gmres_needs_restarts_and_still_solves_to_the_tolerance():
 @pytest.mark.parametrize(("tol", "maxiter"), [(1e-12, 100), (1e-12, 4), (0.0, 7)], ids=["solved", "capped", "tol0"])
 def test_gmres_matvecs_count_every_product_made_at_run_time(restart, tol, maxiter):
     """One product per iteration and one per restart (the true residual it restarts from), counted at run time."""
-    calls = []
-    m = jnp.asarray(nonsymmetric(6, 20))
-
-    def matvec(v):
-        jax.debug.callback(lambda: calls.append(1))
-        return m @ v
-
+    matvec, calls = counted_matvec(nonsymmetric(6, 20))
     b = jnp.asarray(np.random.default_rng(6).normal(size=20))
     for x0 in (None, jnp.ones(20)):
         calls.clear()

@@ -8,15 +8,11 @@ the launch runs past its deadline. The agreement rule for resuming is also teste
 
 from __future__ import annotations
 
-import os
 import pathlib
-import signal
-import socket
-import subprocess
 import sys
-import time
 
 import pytest
+from processes import free_port, run_processes
 
 from gamejax._src.training import checkpoint
 
@@ -26,47 +22,13 @@ DEADLINE = 150  # seconds for a whole launch; each process also exits on a check
 CHECKS = {"train": 14, "checkpoints": 8}  # ok lines each process prints
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def launch(part: str, workdir: pathlib.Path) -> list[str]:
     """Run the script's ``part`` in PROCESSES processes; their outputs, or a failure naming what went wrong."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     port = free_port()
-    logs = [workdir / f"process-{i}.log" for i in range(PROCESSES)]
-    procs = []
-    for i, log in enumerate(logs):
-        command = [sys.executable, str(SCRIPT), part, str(port), str(PROCESSES), str(i), str(workdir)]
-        with open(log, "w") as out:
-            procs.append(
-                subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            )
-    deadline, failure = time.monotonic() + DEADLINE, None
-    try:
-        while any(p.poll() is None for p in procs):
-            if time.monotonic() > deadline:
-                failure = f"timed out after {DEADLINE} s"
-                break
-            if any(p.returncode not in (None, 0) for p in procs):
-                failure = "a process failed"
-                break
-            time.sleep(0.1)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-    outputs = [log.read_text() for log in logs]
-    codes = [p.returncode for p in procs]
-    if failure or any(codes):
-        report = "\n".join(
-            f"--- process {i} (exit {c}):\n{o[-4000:]}" for i, (c, o) in enumerate(zip(codes, outputs, strict=True))
-        )
-        pytest.fail(f"{failure or 'a process failed'}\n{report}")
-    return outputs
+    commands = [
+        [sys.executable, str(SCRIPT), part, str(port), str(PROCESSES), str(i), str(workdir)] for i in range(PROCESSES)
+    ]
+    return run_processes(commands, workdir, DEADLINE)
 
 
 @pytest.mark.parametrize("part", ["train", "checkpoints"])

@@ -18,17 +18,13 @@ Conventions (what a reader may rely on):
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
 
 import jax
 import pytest
+from processes import free_port, run_processes
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -138,12 +134,6 @@ def test_readme_flax_gan_covers_the_ring(seed, capsys):
     assert namespace["result"].metrics["modes_covered"].shape == (101,)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_readme_multihost_script(tmp_path):
     """The README's ``train.py``, launched as its ``bash`` block says: two processes, two CPU devices each."""
     (code,) = [code for _, code, _ in python_blocks(README) if MULTIHOST in code]
@@ -156,36 +146,8 @@ def test_readme_multihost_script(tmp_path):
     steps = commands[0][2]
     script = tmp_path / "train.py"
     script.write_text(code)
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    port, deadline = free_port(), time.monotonic() + 240
-    logs = [tmp_path / f"process-{i}.log" for i in range(2)]
-    procs = []
-    for i, log in enumerate(logs):
-        with open(log, "w") as out:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(script), f"127.0.0.1:{port}", "2", str(i), steps],
-                    cwd=tmp_path,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-    try:
-        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
-            if any(p.returncode not in (None, 0) for p in procs):
-                break  # one failed: the other may wait for it in a collective
-            time.sleep(0.1)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-    outputs = [log.read_text() for log in logs]
-    report = "\n".join(
-        f"--- process {i} (exit {p.returncode}):\n{out[-3000:]}"
-        for i, (p, out) in enumerate(zip(procs, outputs, strict=True))
-    )
-    assert all(p.returncode == 0 for p in procs), report
+    port = free_port()
+    commands = [[sys.executable, str(script), f"127.0.0.1:{port}", "2", str(i), steps] for i in range(2)]
+    outputs = run_processes(commands, tmp_path, 240, cwd=tmp_path)
+    report = "\n".join(f"--- process {i}:\n{out[-3000:]}" for i, out in enumerate(outputs))
     assert (tmp_path / "runs" / "a").is_dir(), report

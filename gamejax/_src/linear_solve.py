@@ -52,6 +52,16 @@ class SolveInfo(NamedTuple):
     products_per_iteration: jax.Array
 
 
+def solve_dtype(leaf: jax.Array) -> jnp.dtype:
+    """The dtype a method solves in for a params leaf: its own, promoted to at least float32."""
+    return jnp.promote_types(checks.dtype_of(leaf), jnp.float32)
+
+
+def to_solve_dtype(tree: Tree) -> Tree:
+    """``tree`` cast leaf by leaf to :func:`solve_dtype` (bfloat16/float16 params solve in float32)."""
+    return jax.tree.map(lambda t: t.astype(solve_dtype(t)), tree)
+
+
 def _accumulator_dtype(tree: Tree) -> jnp.dtype:
     return jnp.result_type(jnp.float32, *(checks.dtype_of(leaf) for leaf in jax.tree.leaves(tree)))
 

@@ -12,7 +12,7 @@ import optax
 
 from gamejax._src.core import Batch, Game, GameTransformation, PassCount, Players, checks, per_player, split_batch
 from gamejax._src.derivatives import linearize_field, off_diagonal_blocks
-from gamejax._src.linear_solve import SolveInfo, bicgstab, cg, gmres
+from gamejax._src.linear_solve import SolveInfo, bicgstab, cg, gmres, solve_dtype, to_solve_dtype
 
 # The solvers of a general-sum game's (non-symmetric) system; zero-sum games use conjugate gradient.
 SOLVERS = ("gmres", "bicgstab")
@@ -56,14 +56,6 @@ class ACGDState(NamedTuple):
     evaluations: PassCount
 
 
-def _solve_dtype(leaf: jax.Array) -> jnp.dtype:
-    return jnp.promote_types(checks.dtype_of(leaf), jnp.float32)
-
-
-def _to_solve(tree: Any) -> Any:
-    return jax.tree.map(lambda t: t.astype(_solve_dtype(t)), tree)
-
-
 def _like(tree: Any, reference: Any) -> Any:
     return jax.tree.map(lambda t, r: t.astype(checks.dtype_of(r)), tree, reference)
 
@@ -77,7 +69,7 @@ def _broadcast(rates: Players, params: Players) -> Players:
     """One step size per player as per-parameter step sizes (CGD is ACGD with ``A = ηI``)."""
     return Players(
         *(
-            jax.tree.map(lambda p, r=r: jnp.full(jnp.shape(p), r, _solve_dtype(p)), player)
+            jax.tree.map(lambda p, r=r: jnp.full(jnp.shape(p), r, solve_dtype(p)), player)
             for player, r in zip(params, rates, strict=True)
         )
     )
@@ -130,13 +122,13 @@ def local_nash(
     block_xy, block_yx = off_diagonal_blocks(jvp, params)
 
     def jxy(w):  # Jxy·w for w shaped like y (solve dtype) -> x-shaped (solve dtype)
-        return _to_solve(block_xy(w))
+        return to_solve_dtype(block_xy(w))
 
     def jyx(u):
-        return _to_solve(block_yx(u))
+        return to_solve_dtype(block_yx(u))
 
     root_x = jax.tree.map(jnp.sqrt, steps.x)
-    v = _to_solve(field)
+    v = to_solve_dtype(field)
 
     def matvec(u):
         return optax.tree.sub(u, _scale(root_x, jxy(_scale(steps.y, jyx(_scale(root_x, u))))))
@@ -187,7 +179,7 @@ def _at(rates: Players, count: jax.Array) -> Players:
 
 
 def _empty_solve(params: Players) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
-    solution = optax.tree.zeros_like(_to_solve(params.x))
+    solution = optax.tree.zeros_like(to_solve_dtype(params.x))
     dtype = jnp.result_type(jnp.float32, *(checks.dtype_of(leaf) for leaf in jax.tree.leaves(params.x)))
     return solution, jnp.zeros([], jnp.int32), jnp.zeros([], dtype), jnp.zeros([], jnp.int32)
 
@@ -334,12 +326,12 @@ def acgd(
 
     def init(params: Players) -> ACGDState:
         checks.check_players(params, "params")
-        nu = optax.tree.zeros_like(_to_solve(params))
+        nu = optax.tree.zeros_like(to_solve_dtype(params))
         return ACGDState(nu, *_empty_solve(params), jnp.zeros([], jnp.int32), PassCount.zero())
 
     def update(game: Game, params: Players, state: ACGDState, batch: Batch = None):
         (batch,) = split_batch(batch, 1, "acgd")
-        checks.check_same_layout(state.nu, _to_solve(params), "the ACGD second moments", "params")
+        checks.check_same_layout(state.nu, to_solve_dtype(params), "the ACGD second moments", "params")
         field, jvp, _ = linearize_field(game, params, batch)
         count = optax.safe_increment(state.count)  # saturates: 1 - beta2**count stays right
         nu = jax.tree.map(lambda n, g: beta2 * n + (1 - beta2) * jnp.square(g.astype(n.dtype)), state.nu, field)

@@ -12,7 +12,7 @@ import optax
 from gamejax._src.core import Batch, Game, GameTransformation, PassCount, Players, checks, split_batch
 from gamejax._src.core import optax_players as base_lib
 from gamejax._src.derivatives import diagonal_blocks, linearize_field, off_diagonal_blocks
-from gamejax._src.linear_solve import cg
+from gamejax._src.linear_solve import cg, to_solve_dtype
 
 
 class FollowTheRidgeState(NamedTuple):
@@ -35,14 +35,6 @@ class FollowTheRidgeState(NamedTuple):
     iterations: jax.Array
     residual: jax.Array
     evaluations: PassCount
-
-
-def _solve_dtype(leaf: jax.Array) -> jnp.dtype:
-    return jnp.promote_types(checks.dtype_of(leaf), jnp.float32)
-
-
-def _to_solve(tree: Any) -> Any:
-    return jax.tree.map(lambda t: t.astype(_solve_dtype(t)), tree)
 
 
 def follow_the_ridge(
@@ -108,7 +100,7 @@ def follow_the_ridge(
 
     def init(params: Players) -> FollowTheRidgeState:
         checks.check_players(params, "params")
-        solution = optax.tree.zeros_like(_to_solve(params.y))
+        solution = optax.tree.zeros_like(to_solve_dtype(params.y))
         dtype = jnp.result_type(jnp.float32, *(checks.dtype_of(leaf) for leaf in jax.tree.leaves(params.y)))
         return FollowTheRidgeState(
             base_lib.init(bases, params), solution, jnp.zeros([], jnp.int32), jnp.zeros([], dtype), PassCount.zero()
@@ -117,7 +109,7 @@ def follow_the_ridge(
     def update(game: Game, params: Players, state: FollowTheRidgeState, batch: Batch = None):
         (batch,) = split_batch(batch, 1, "follow_the_ridge")
         checks.check_same_layout(
-            state.solution, _to_solve(params.y), "the Follow-the-Ridge solution", "params.y", check_dtype=False
+            state.solution, to_solve_dtype(params.y), "the Follow-the-Ridge solution", "params.y", check_dtype=False
         )
         field, jvp, _ = linearize_field(game, params, batch)
         ux, base_state = base_lib.update_player(bases, "x", field.x, state.base, params)
@@ -128,7 +120,7 @@ def follow_the_ridge(
         def matvec(w):  # (J_yy + λI)·w, in the solve's dtypes
             return jax.tree.map(lambda a, b: (a.astype(b.dtype) + damping * b).astype(b.dtype), jyy(w), w)
 
-        rhs = _to_solve(jyx(ux))
+        rhs = to_solve_dtype(jyx(ux))
         guess = state.solution if warm_start else None
 
         def solve(operator, b):
